@@ -1,0 +1,129 @@
+"""Eq. (1) and §3.2.2 against PyTorch's own implementations, on copied weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from transformer.attention import MultiHeadAttention, attention, fast_attention
+from transformer.masks import causal_mask, padding_mask
+
+B, H, TQ, TK, DK, DV = 3, 4, 5, 7, 8, 6
+
+
+def _qkv(tq: int = TQ, tk: int = TK) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return (
+        torch.randn(B, H, tq, DK, generator=g),
+        torch.randn(B, H, tk, DK, generator=g),
+        torch.randn(B, H, tk, DV, generator=g),
+    )
+
+
+def _pad_mask() -> torch.Tensor:
+    tokens = torch.tensor([[5, 6, 7, 8, 9, 4, 3], [5, 6, 7, 0, 0, 0, 0], [5, 0, 0, 0, 0, 0, 0]])
+    return padding_mask(tokens, pad_id=0)  # (B, 1, 1, TK)
+
+
+@pytest.mark.parametrize("impl", ["explicit", "fast"])
+@pytest.mark.parametrize("masking", ["none", "padding", "causal", "padding+causal"])
+def test_attention_matches_torch_sdpa(impl: str, masking: str) -> None:
+    tq = TK if "causal" in masking else TQ
+    q, k, v = _qkv(tq=tq)
+    mask = _pad_mask() if "padding" in masking else None
+    is_causal = "causal" in masking
+    ref_mask = mask
+    if is_causal:
+        c = causal_mask(tq, TK)
+        ref_mask = c if mask is None else mask & c
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=ref_mask)
+    if impl == "explicit":
+        out, weights = attention(q, k, v, mask, is_causal=is_causal)
+        torch.testing.assert_close(weights.sum(-1), torch.ones(B, H, tq))
+    else:
+        out = fast_attention(q, k, v, mask, is_causal=is_causal)
+    torch.testing.assert_close(out, expected)
+
+
+def test_explicit_weights_are_the_softmax_of_scaled_scores() -> None:
+    q, k, v = _qkv()
+    _, weights = attention(q, k, v)
+    expected = torch.softmax(q @ k.transpose(-2, -1) / DK**0.5, dim=-1)
+    torch.testing.assert_close(weights, expected)
+
+
+def test_masked_keys_get_exactly_zero_weight() -> None:
+    q, k, v = _qkv()
+    mask = _pad_mask()
+    _, weights = attention(q, k, v, mask)
+    assert torch.all(weights.masked_select(~mask.expand_as(weights)) == 0)
+
+
+@pytest.mark.parametrize("impl", ["explicit", "fast"])
+def test_fully_masked_row_gives_zero_not_nan(impl: str) -> None:
+    q, k, v = _qkv()
+    mask = torch.ones(B, 1, TQ, TK, dtype=torch.bool)
+    mask[1, :, 2, :] = False  # query 2 of item 1 may attend to nothing
+    if impl == "explicit":
+        out, weights = attention(q, k, v, mask)
+        assert torch.all(weights[1, :, 2] == 0)
+    else:
+        out = fast_attention(q, k, v, mask)
+    assert torch.isfinite(out).all()
+    assert torch.all(out[1, :, 2] == 0)
+    # The other rows are unaffected by the special case.
+    expected = F.scaled_dot_product_attention(q[0:1], k[0:1], v[0:1])
+    torch.testing.assert_close(out[0:1], expected)
+
+
+def _copy_to_torch_mha(ours: MultiHeadAttention, d_model: int, n_heads: int) -> nn.MultiheadAttention:
+    ref = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(torch.cat([ours.w_q.weight, ours.w_k.weight, ours.w_v.weight]))
+        ref.in_proj_bias.copy_(torch.cat([ours.w_q.bias, ours.w_k.bias, ours.w_v.bias]))
+        ref.out_proj.weight.copy_(ours.w_o.weight)
+        ref.out_proj.bias.copy_(ours.w_o.bias)
+    return ref
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_multi_head_attention_matches_torch(need_weights: bool) -> None:
+    d_model, n_heads = 32, 4
+    ours = MultiHeadAttention(d_model, n_heads).eval()
+    ref = _copy_to_torch_mha(ours, d_model, n_heads).eval()
+    g = torch.Generator().manual_seed(1)
+    query = torch.randn(B, TQ, d_model, generator=g)
+    memory = torch.randn(B, TK, d_model, generator=g)
+    key_mask = _pad_mask()  # (B, 1, 1, TK), True = attend
+
+    out, weights = ours(query, memory, memory, key_mask, need_weights=need_weights)
+    expected, expected_w = ref(
+        query, memory, memory, key_padding_mask=~key_mask[:, 0, 0, :], average_attn_weights=False
+    )
+    torch.testing.assert_close(out, expected)
+    if need_weights:
+        torch.testing.assert_close(weights, expected_w)
+
+
+def test_multi_head_attention_causal_self_attention_matches_torch() -> None:
+    d_model, n_heads, t = 32, 8, 6
+    ours = MultiHeadAttention(d_model, n_heads).eval()
+    ref = _copy_to_torch_mha(ours, d_model, n_heads).eval()
+    x = torch.randn(2, t, d_model)
+    out, _ = ours(x, x, x, is_causal=True)
+    torch_mask = nn.Transformer.generate_square_subsequent_mask(t)
+    expected, _ = ref(x, x, x, attn_mask=torch_mask, need_weights=False)
+    torch.testing.assert_close(out, expected)
+
+
+def test_separate_d_k_and_d_v_shapes_and_parameter_count() -> None:
+    """Table 3 row (B) shrinks d_k only; W^O maps h*d_v back to d_model."""
+    mha = MultiHeadAttention(d_model=64, n_heads=4, d_k=8, d_v=16)
+    x = torch.randn(2, 5, 64)
+    out, w = mha(x, x, x, need_weights=True)
+    assert out.shape == (2, 5, 64)
+    assert w is not None and w.shape == (2, 4, 5, 5)
+    expected = 2 * (64 * 32 + 32) + (64 * 64 + 64) + (64 * 64 + 64)
+    assert sum(p.numel() for p in mha.parameters()) == expected
