@@ -1,0 +1,136 @@
+"""Batched beam search with length penalty (§6.1: beam size 4, α = 0.6).
+
+The score of a finished hypothesis Y is  log p(Y | X) / lp(Y)  with the GNMT length penalty
+(Wu et al., 2016) that the paper cites:
+
+    lp(Y) = ((5 + |Y|) / 6) ^ α          (α = 0: no penalty, plain log-probability)
+
+|Y| counts the generated tokens including EOS, as in tensor2tensor (the paper's code) and fairseq.
+
+The algorithm, for every sentence at every step (as in fairseq's ``SequenceGenerator``):
+
+1. Each of the K live beams proposes all V extensions, scored by cumulative log-probability.
+2. The 2K best of the K·V candidates are examined in order. An EOS candidate among the first K
+   finishes a hypothesis; the first K non-EOS candidates become the next live beams (2K candidates
+   always contain K of them, because each beam has only one EOS extension).
+3. A sentence stops when K hypotheses have finished ("every beam has ended"; early stopping), or at its
+   maximum length ("input length + 50"), where only EOS is allowed. Decoding stops when every
+   sentence has stopped; finished sentences leave the batch (``decoder.reorder`` drops their rows).
+
+At the first step only beam 0 is live (the others start at -inf), so the K beams never duplicate.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from transformer.decode.stepper import Hypothesis, ModelStepDecoder, StepDecoder, max_output_lengths
+from transformer.model import Transformer
+
+NEG_INF = float("-inf")
+
+
+def length_penalty(length: int, alpha: float) -> float:
+    """GNMT length penalty lp(Y) = ((5 + |Y|) / 6)^α."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def beam_search(
+    decoder: StepDecoder,
+    max_lengths: list[int],
+    *,
+    beam_size: int = 4,
+    alpha: float = 0.6,
+    bos_id: int = 1,
+    eos_id: int = 2,
+) -> list[list[Hypothesis]]:
+    """Beam search over the rows of ``decoder``, which must hold ``beam_size`` rows per sentence
+    (row b·K + k is beam k of sentence b).
+
+    Args:
+        max_lengths: per sentence, the most tokens it may produce, EOS included.
+    Returns:
+        per sentence, its finished hypotheses, best first (at least one, at most about K).
+    """
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    k = beam_size
+    active = list(range(len(max_lengths)))  # sentences still decoding, in row-block order
+    prefixes: list[list[int]] = [[] for _ in range(len(active) * k)]  # generated tokens of each row
+    scores = torch.full((len(active), k), NEG_INF)  # (A, K) cumulative log-probabilities
+    scores[:, 0] = 0.0
+    last = torch.full((len(active) * k,), bos_id, dtype=torch.long)  # (A·K,)
+    finished: list[list[Hypothesis]] = [[] for _ in max_lengths]
+    step = 0
+    while active:
+        step += 1
+        logp = decoder.step(last).float()  # (A·K, V), on the model's device
+        vocab = logp.size(-1)
+        scores = scores.to(logp.device)
+        at_max = torch.tensor([max_lengths[b] <= step for b in active], device=logp.device)
+        at_max = at_max.repeat_interleave(k)  # (A·K,)
+        if at_max.any():  # only EOS may follow at the maximum length
+            only_eos = torch.full_like(logp, NEG_INF)
+            only_eos[:, eos_id] = logp[:, eos_id]
+            logp = torch.where(at_max[:, None], only_eos, logp)
+        candidates = (scores.reshape(-1, 1) + logp).view(len(active), k * vocab)  # (A, K·V)
+        top_scores, top_index = candidates.topk(min(2 * k, k * vocab), dim=1)  # (A, 2K)
+        top_scores, top_index = top_scores.cpu(), top_index.cpu()  # only 2K numbers per sentence leave the device
+        rows: list[int] = []
+        tokens: list[int] = []
+        new_scores: list[float] = []
+        still: list[int] = []
+        for a, b in enumerate(active):
+            live: list[tuple[int, int, float]] = []  # (parent row, token, score)
+            for rank, (score, index) in enumerate(zip(top_scores[a].tolist(), top_index[a].tolist())):
+                if score == NEG_INF or len(live) == k and rank >= k:
+                    break
+                beam, token = divmod(index, vocab)
+                row = a * k + beam
+                if token == eos_id:
+                    if rank < k:
+                        length = len(prefixes[row]) + 1
+                        finished[b].append(
+                            Hypothesis(list(prefixes[row]), score, score / length_penalty(length, alpha))
+                        )
+                elif len(live) < k:
+                    live.append((row, token, score))
+            if len(finished[b]) >= k or step >= max_lengths[b] or not live:
+                continue
+            live += [(live[0][0], live[0][1], NEG_INF)] * (k - len(live))  # dead fillers keep K rows
+            still.append(b)
+            for row, token, score in live:
+                rows.append(row)
+                tokens.append(token)
+                new_scores.append(score)
+        if not still:
+            break
+        index = torch.tensor(rows)
+        decoder.reorder(index)
+        prefixes = [prefixes[r] + [t] for r, t in zip(rows, tokens)]
+        last = torch.tensor(tokens)
+        scores = torch.tensor(new_scores).view(len(still), k)
+        active = still
+    return [sorted(hyps, key=lambda h: h.score, reverse=True) for hyps in finished]
+
+
+@torch.no_grad()
+def beam_decode(
+    model: Transformer,
+    src: Tensor,
+    *,
+    beam_size: int = 4,
+    alpha: float = 0.6,
+    bos_id: int = 1,
+    eos_id: int = 2,
+    extra_len: int = 50,
+) -> list[list[Hypothesis]]:
+    """Beam-search translations of source ids (B, S): per sentence, hypotheses best first."""
+    if model.training:
+        raise ValueError("decode with the model in eval mode (call model.eval()): dropout would be random")
+    decoder = ModelStepDecoder(model, src, repeat=beam_size)
+    return beam_search(
+        decoder, max_output_lengths(model, src, extra_len),
+        beam_size=beam_size, alpha=alpha, bos_id=bos_id, eos_id=eos_id,
+    )
