@@ -1,0 +1,50 @@
+"""Where training runs and in which precision: CUDA, then Apple's MPS, then the CPU."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """``"auto"``: CUDA (this process's GPU under torchrun), else MPS, else CPU; or a name like ``"cuda:1"``."""
+    if name != "auto":
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"train.device={name!r} but CUDA is not available; use 'auto' or 'cpu'")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype, or None for plain float32.
+
+    "auto" uses bfloat16 on CUDA GPUs that support it (Ampere and newer) and float32 elsewhere.
+    bfloat16 keeps float32's exponent range, so no loss scaling is needed (float16 would need a
+    GradScaler and is not offered). Master weights and Adam's moments stay float32 either way.
+    """
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def memory_gb(device: torch.device) -> float | None:
+    """Peak GPU memory allocated so far in GiB (None off CUDA)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return None

@@ -1,0 +1,301 @@
+"""The training loop of §5, usable from the command line and as a library in a notebook::
+
+    from transformer.train import RunConfig, Trainer
+    trainer = Trainer(RunConfig.from_toml("configs/numbers-cpu.toml", ["train.max_steps=300"]))
+    history = trainer.fit()            # list of metric records (also in <out_dir>/metrics.jsonl)
+    trainer.model, trainer.tokenizer   # the trained model (eval mode) and its tokenizer
+
+One optimizer step = ``grad_accum`` micro-batches on each of ``world_size`` processes. The loss of
+the step is the sum of the label-smoothed token losses divided by the number of target tokens in the
+whole step, so 1 process x 4 micro-batches and 4 processes x 1 give the same gradient. The learning
+rate (Eq. 3) advances once per optimizer step.
+
+Dropout draws at step s on rank r come from a generator seeded with (seed, r, s): a step is
+reproducible by itself, which makes resuming exact (the data order is fixed by (seed, epoch) and the
+position in the epoch, stored in the checkpoint).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from transformer.data import Pair, TokenBatchSampler, Tokenizer, collate, encode_pairs
+from transformer.model import Transformer
+from transformer.train.checkpoint import (
+    checkpoint_name, latest_checkpoint, load_tokenizer, load_training_state, load_weights,
+    prune_checkpoints, save_checkpoint,
+)
+from transformer.train.config import RunConfig
+from transformer.train.datasets import build_tokenizer, load_pairs
+from transformer.train.device import autocast, autocast_dtype, memory_gb, pick_device
+from transformer.train.distributed import all_reduce_sum, barrier, init_distributed, shutdown
+from transformer.train.loss import label_smoothed_cross_entropy
+from transformer.train.metrics import MetricsLogger, perplexity
+from transformer.train.optim import build_optimizer
+from transformer.train.runinfo import run_info
+from transformer.train.schedule import TransformerSchedule
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss or the gradient became NaN or infinite; training stopped before the bad update."""
+
+
+class Trainer:
+    """Trains a :class:`Transformer` as configured by a :class:`RunConfig` (see the module docstring).
+
+    ``train_pairs``, ``val_pairs`` and ``tokenizer`` replace what the config would load or train.
+    ``callbacks`` are called as ``callback(trainer)`` after every optimizer step.
+    """
+
+    def __init__(self, config: RunConfig, *, train_pairs: list[Pair] | None = None,
+                 val_pairs: list[Pair] | None = None, tokenizer: Tokenizer | None = None,
+                 callbacks: tuple = ()) -> None:
+        self.config, self.callbacks = config, callbacks
+        t = config.train
+        self.device = pick_device(t.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.dist = init_distributed(use_cuda=self.device.type == "cuda")
+        self.is_main = self.dist.is_main
+        self.out_dir = Path(t.out_dir) if t.out_dir else None
+        self.ckpt_dir = self.out_dir / "checkpoints" if self.out_dir else None
+        resume_from = latest_checkpoint(self.ckpt_dir) if t.resume and self.ckpt_dir else None
+        if t.resume and resume_from is None:
+            self._say(f"nothing to resume in {self.ckpt_dir}; starting from scratch")
+
+        self.train_pairs = train_pairs if train_pairs is not None else load_pairs(config.data, "train")
+        self.val_pairs = val_pairs if val_pairs is not None else load_pairs(config.data, "val")
+        self.tokenizer = tokenizer or (load_tokenizer(resume_from) if resume_from else self._make_tokenizer())
+        model_config = config.model_config(self.tokenizer.vocab_size, pad_id=self.tokenizer.pad_id)
+        max_len = config.data.max_len or model_config.max_len
+        self.examples, self.filter_stats = encode_pairs(self.train_pairs, self.tokenizer, max_len=max_len)
+        self.val_examples, _ = encode_pairs(self.val_pairs, self.tokenizer, max_len=max_len)
+        self._say(f"data: {self.filter_stats}; {len(self.val_examples)} validation pairs")
+
+        torch.manual_seed(t.seed)
+        self.model = Transformer(model_config).to(self.device)
+        self.optimizer = build_optimizer(self.model, betas=tuple(t.betas), eps=t.adam_eps)
+        self.schedule = TransformerSchedule(model_config.d_model, t.warmup_steps, t.lr_scale)
+        self.step = self.epoch = self.batch_in_epoch = 0
+        if resume_from is not None:
+            load_weights(self.model, resume_from)
+            state = load_training_state(resume_from, self.optimizer)
+            self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+            self.schedule.load_state_dict(state["schedule"])
+            self._say(f"resumed from {resume_from} at step {self.step}")
+        self._say(f"model: {self.model.num_parameters():,} parameters on {self.device} (world size {self.dist.world_size})")
+
+        world = self.dist.world_size
+        self.grad_accum = math.ceil(t.tokens_per_step / (t.max_tokens * world)) if t.tokens_per_step else t.grad_accum
+        self.sampler = TokenBatchSampler(self.examples, t.max_tokens, shuffle=True, seed=t.seed,
+                                         rank=self.dist.rank, world_size=world)
+        self.amp_dtype = autocast_dtype(self.device, t.precision)
+        module: torch.nn.Module = self.model
+        if self.dist.enabled:
+            module = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.train_module = torch.compile(module) if t.compile else module
+        self.metrics = MetricsLogger(self.out_dir / "metrics.jsonl" if self.out_dir and self.is_main else None)
+        self.history = self.metrics.records
+        self.interrupted = False
+        self._stop_requested = False
+        self._last_saved = -1
+        self._stream = self._micro_batches()
+
+    # -- the loop -----------------------------------------------------------------------------
+    def fit(self) -> list[dict[str, Any]]:
+        """Train until ``train.max_steps`` (or SIGINT/SIGTERM: checkpoint, then return). Returns the metrics."""
+        t = self.config.train
+        info = {**run_info(self.device, self.dist.world_size), "config": self.config.to_dict(),
+                "data": str(self.filter_stats), "parameters": self.model.num_parameters(), "grad_accum": self.grad_accum}
+        start = time.perf_counter()
+        previous = self._install_signal_handlers()
+        bar = tqdm(total=t.max_steps, initial=self.step, desc="train", disable=not (t.progress and self.is_main),
+                   dynamic_ncols=True)
+        window = {"loss": 0.0, "nll": 0.0, "tokens": 0.0, "steps": 0, "time": time.perf_counter()}
+        try:
+            while self.step < t.max_steps:
+                stats = self._train_step()
+                for key in ("loss", "nll", "tokens"):
+                    window[key] += stats[key]
+                window["steps"] += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{stats['loss'] / stats['tokens']:.3f}", lr=f"{stats['lr']:.2e}")
+                if self.step % t.log_every == 0 or self.step == t.max_steps or stats["stop"]:
+                    self._log_train(window, stats, start)
+                    window.update(loss=0.0, nll=0.0, tokens=0.0, steps=0, time=time.perf_counter())
+                for callback in self.callbacks:
+                    callback(self)
+                if stats["stop"]:
+                    self.interrupted = True
+                    self._say(f"interrupted at step {self.step}; saving a checkpoint")
+                    break
+                if t.eval_every and self.step % t.eval_every == 0 and self.step < t.max_steps:
+                    self.validate()
+                if t.save_every and self.step % t.save_every == 0:
+                    self.save()
+            if not self.interrupted:
+                self.validate()
+            self.save()
+        finally:
+            bar.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self.out_dir and self.is_main:
+            info.update(wall_time_s=time.perf_counter() - start, final_step=self.step, interrupted=self.interrupted)
+            (self.out_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+        self.model.eval()
+        return self.history
+
+    def _micro_batches(self):
+        """Micro-batches forever, epoch after epoch, from the position (epoch, batch_in_epoch)."""
+        while True:
+            self.sampler.set_epoch(self.epoch)
+            for i, indices in enumerate(self.sampler):
+                if i < self.batch_in_epoch:
+                    continue  # already trained on (resuming mid-epoch)
+                self.batch_in_epoch = i + 1
+                yield collate([self.examples[j] for j in indices], pad_id=self.tokenizer.pad_id)
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+
+    def _train_step(self) -> dict[str, Any]:
+        t, dev, world = self.config.train, self.device, self.dist.world_size
+        micro = [next(self._stream) for _ in range(self.grad_accum)]
+        n_tokens = all_reduce_sum(torch.tensor([float(sum(b.n_tokens for b in micro))], device=dev), self.dist).item()
+        seed = int(np.random.SeedSequence([t.seed, self.dist.rank, self.step]).generate_state(1)[0])
+        torch.manual_seed(seed)  # dropout of this step on this rank
+        self.train_module.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum = torch.zeros((), device=dev)
+        nll_sum = torch.zeros((), device=dev)
+        for i, batch in enumerate(micro):
+            batch = batch.to(dev)
+            last = i == len(micro) - 1
+            no_sync = self.train_module.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
+            with no_sync:
+                with autocast(dev, self.amp_dtype):
+                    logits = self.train_module(batch.src, batch.tgt_in)  # (B, T, V)
+                out = label_smoothed_cross_entropy(logits, batch.tgt_out, t.label_smoothing, self.tokenizer.pad_id)
+                # DDP averages gradients over ranks; x world makes the result sum / all tokens of the step.
+                (out.loss * (world / n_tokens)).backward()
+            loss_sum += out.loss.detach()
+            nll_sum += out.nll.detach()
+        stop = torch.tensor(float(self._stop_requested), device=dev)
+        loss_sum, nll_sum, stop = all_reduce_sum(torch.stack([loss_sum, nll_sum, stop]), self.dist).tolist()
+        if not math.isfinite(loss_sum):
+            self._diverged(f"the loss became {loss_sum / n_tokens}")
+        lr = self.schedule.step(self.optimizer)
+        max_norm = t.clip_norm if t.clip_norm > 0 else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+        if not math.isfinite(grad_norm):
+            self._diverged(f"the gradient norm became {grad_norm}")
+        self.optimizer.step()
+        self.step += 1
+        return {"loss": loss_sum, "nll": nll_sum, "tokens": n_tokens, "lr": lr, "grad_norm": grad_norm, "stop": stop > 0}
+
+    def _diverged(self, what: str) -> None:
+        last = latest_checkpoint(self.ckpt_dir) if self.ckpt_dir else None
+        where = f"the last good checkpoint, {last}, is untouched" if last else "no checkpoint was written"
+        raise TrainingDivergedError(
+            f"{what} at step {self.step + 1}; training stopped before applying it ({where}). "
+            "Try a smaller train.lr_scale, a longer warm-up, train.clip_norm, or train.precision='fp32'."
+        )
+
+    def _log_train(self, window: dict[str, float], stats: dict[str, Any], start: float) -> None:
+        seconds = time.perf_counter() - window["time"]
+        nll = window["nll"] / window["tokens"]
+        self.metrics.log({
+            "split": "train", "step": self.step, "epoch": self.epoch, "loss": window["loss"] / window["tokens"],
+            "nll": nll, "ppl": perplexity(nll), "lr": stats["lr"], "grad_norm": stats["grad_norm"],
+            "tokens_per_s": window["tokens"] / max(seconds, 1e-9), "gpu_mem_gb": memory_gb(self.device),
+            "elapsed_s": time.perf_counter() - start,
+        })
+
+    # -- validation, checkpoints, evaluation ------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, Any] | None:
+        """Teacher-forced loss on the validation pairs (+ greedy BLEU if ``train.eval_sentences``)."""
+        if not self.val_examples:
+            return None
+        t = self.config.train
+        self.model.eval()
+        sums = [0.0, 0.0, 0.0]
+        sampler = TokenBatchSampler(self.val_examples, t.max_tokens, shuffle=False)
+        for indices in sampler:
+            batch = collate([self.val_examples[j] for j in indices], pad_id=self.tokenizer.pad_id).to(self.device)
+            with autocast(self.device, self.amp_dtype):
+                logits = self.model(batch.src, batch.tgt_in)
+            out = label_smoothed_cross_entropy(logits, batch.tgt_out, t.label_smoothing, self.tokenizer.pad_id)
+            sums = [a + b for a, b in zip(sums, (out.loss.item(), out.nll.item(), out.n_tokens.item()))]
+        record: dict[str, Any] = {"split": "val", "step": self.step, "loss": sums[0] / sums[2],
+                                  "nll": sums[1] / sums[2], "ppl": perplexity(sums[1] / sums[2])}
+        if t.eval_sentences:
+            scores, _ = self.evaluate(self.val_pairs[: t.eval_sentences], beam_size=1)
+            record.update(bleu=scores.bleu, chrf=scores.chrf, exact_match=scores.exact_match)
+        self.metrics.log(record)
+        return record
+
+    def evaluate(self, pairs: list[Pair] | None = None, beam_size: int | None = None):
+        """Decode ``pairs`` (default: the test split) and score them: returns (Scores, hypotheses)."""
+        from transformer.evaluation import evaluate_translations
+
+        d = self.config.decode
+        pairs = pairs if pairs is not None else load_pairs(self.config.data, "test")
+        return evaluate_translations(self.model.eval(), self.tokenizer, pairs, beam_size=beam_size or d.beam_size,
+                                     alpha=d.alpha, extra_len=d.extra_len, batch_size=d.batch_size)
+
+    def save(self) -> Path | None:
+        """Write a checkpoint of the current step (rank 0) and keep the newest ``train.keep_last``."""
+        if self.ckpt_dir is None or self._last_saved == self.step:
+            return None
+        self._last_saved = self.step
+        if not self.is_main:
+            return None
+        state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                 "schedule": self.schedule.state_dict(), "world_size": self.dist.world_size,
+                 "grad_accum": self.grad_accum}
+        path = save_checkpoint(self.ckpt_dir / checkpoint_name(self.step), self.model, tokenizer=self.tokenizer,
+                               run_config=self.config.to_dict(), optimizer=self.optimizer, trainer_state=state)
+        prune_checkpoints(self.ckpt_dir, self.config.train.keep_last)
+        return path
+
+    def close(self) -> None:
+        """Leave the process group (torchrun); a no-op for one process."""
+        shutdown(self.dist)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _make_tokenizer(self) -> Tokenizer:
+        if not (self.dist.enabled and self.out_dir):
+            return build_tokenizer(self.config.data, self.train_pairs)
+        path = self.out_dir / "tokenizer.json"  # rank 0 trains it, the others read it
+        if self.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            build_tokenizer(self.config.data, self.train_pairs).save(path)
+        barrier(self.dist)
+        return Tokenizer.load(path)
+
+    def _install_signal_handlers(self) -> dict:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop_requested:  # a second Ctrl-C stops at once
+                raise KeyboardInterrupt
+            self._stop_requested = True
+
+        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _say(self, message: str) -> None:
+        if self.is_main and self.config.train.progress:
+            tqdm.write(message, file=sys.stderr)
