@@ -1,0 +1,237 @@
+"""The book, end to end: `make book` builds it, then every page is opened in a headless Chromium.
+
+The build is the Makefile's `book` target (one source of truth): `rm -rf _build`, then
+`jupyter-book build . -W --keep-going`, which executes every chapter and fails on any cell error or
+Sphinx warning. The browser checks then load each page with every request to a host other than the
+local test server blocked, and check that it raises no JavaScript error, that its images decode, that
+its altair charts draw and that its equations are typeset. Screenshots of a few pages are kept in
+_build/screenshots/.
+
+Set BOOK_SKIP_BUILD=1 to check an existing _build/html without rebuilding it (and BOOK_BUILD_DIR=... to
+check a build made elsewhere, e.g. with `jupyter-book build . --path-output DIR`), and BOOK_TOC=... to
+check the pages of another table of contents.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.book, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = Path(os.environ.get("BOOK_BUILD_DIR", ROOT / "_build"))  # another place only with BOOK_SKIP_BUILD=1
+HTML = BUILD / "html"
+SCREENSHOTS = BUILD / "screenshots"
+SCREENSHOT_PAGES = {
+    "book/01_introduction",
+    "book/03_scaled_dot_product_attention",
+    "book/07_positional_encoding",
+    "book/09_full_model",
+}
+# Every jupyter-book 1.x page logs this; it comes from sphinx-thebe's script being included twice.
+KNOWN_HARMLESS = ("Identifier 'THEBE_JS_URL' has already been declared",)
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def toc_documents() -> list[str]:
+    toc = yaml.safe_load(Path(os.environ.get("BOOK_TOC", ROOT / "_toc.yml")).read_text())
+    docs = [toc["root"]]
+    for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]):
+        docs += [chapter["file"] for chapter in part["chapters"]]
+    return docs
+
+
+DOCS = toc_documents()
+
+
+@pytest.fixture(scope="module")
+def book_html() -> Path:
+    """Build the book with `make book` (unless BOOK_SKIP_BUILD=1) and return _build/html."""
+    if os.environ.get("BOOK_SKIP_BUILD") != "1":
+        start = time.monotonic()
+        proc = subprocess.run(
+            ["make", "--no-print-directory", "book"],
+            cwd=ROOT, capture_output=True, text=True, timeout=1800,
+        )
+        elapsed = time.monotonic() - start
+        log = proc.stdout + proc.stderr
+        HTML.parent.mkdir(exist_ok=True)
+        (BUILD / "book-build.log").write_text(log)
+        tail = "\n".join(log.splitlines()[-40:])
+        assert proc.returncode == 0, f"`make book` failed after {elapsed:.0f} s (log: _build/book-build.log):\n{tail}"
+        print(f"\n`make book` took {elapsed:.0f} s; the build log is in _build/book-build.log")
+    assert (HTML / "index.html").is_file(), f"no {HTML}/index.html"
+    return HTML
+
+
+@pytest.fixture(scope="module")
+def server(book_html: Path):
+    """Serve _build/html on 127.0.0.1 (pages load their scripts as they would from a web server)."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(book_html)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _chromium() -> str:
+    path = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not Path(path).exists():
+        subprocess.run(["make", "--no-print-directory", "chromium"], cwd=ROOT, check=False)
+    if not Path(path).exists():
+        message = f"no Chromium at {path}: run `make chromium` (apt-get, as root) or set CHROMIUM=/path/to/chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    executable = _chromium()
+    with sync_api.sync_playwright() as p:
+        # Playwright gives each launch a fresh temporary profile (--user-data-dir).
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def _is_local(url: str) -> bool:
+    scheme = urlparse(url).scheme
+    return scheme in ("data", "blob", "about") or urlparse(url).hostname in ("127.0.0.1", "localhost")
+
+
+@pytest.fixture(scope="module")
+def pages(browser, server):
+    """Load every page once (offline) and record what the checks need."""
+    results = {}
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for doc in DOCS:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        blocked: list[str] = []
+
+        def route(r, blocked=blocked):
+            if _is_local(r.request.url):
+                r.continue_()
+            else:
+                blocked.append(r.request.url)
+                r.abort()
+
+        context.route("**/*", route)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e, errors=errors: errors.append(f"pageerror: {e}"))
+        page.on("console", lambda m, errors=errors: errors.append(f"console: {m.text}") if m.type == "error" else None)
+        page.goto(f"{server}/{doc}.html", wait_until="load")
+        page.wait_for_load_state("networkidle")
+
+        # Images: load lazy ones now, then let every image decode.
+        page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })")
+        page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=15_000)
+        images = page.eval_on_selector_all("img", "els => els.map(i => [i.getAttribute('src'), i.naturalWidth])")
+
+        # Altair charts: vega-embed puts a canvas or an svg into each chart's div.
+        charts = page.query_selector_all("div[id^='altair-viz-']")
+        drawn = 0
+        for chart in charts:
+            chart.scroll_into_view_if_needed()
+            try:
+                chart.wait_for_selector("canvas, svg", timeout=15_000)
+                drawn += 1
+            except Exception:  # noqa: BLE001 - reported by the test below
+                pass
+        chart_errors = page.eval_on_selector_all("div[id^='altair-viz-'] .error", "els => els.map(e => e.textContent)")
+
+        # Equations: MathJax replaces each .math element by an mjx-container.
+        n_math = page.eval_on_selector_all(".math", "els => els.length")
+        typeset = 0
+        if n_math:
+            try:
+                page.wait_for_selector("mjx-container", timeout=15_000)
+            except Exception:  # noqa: BLE001 - reported by the test below
+                pass
+            typeset = page.eval_on_selector_all("mjx-container", "els => els.length")
+
+        colab = page.eval_on_selector_all("a[href*='colab.research.google.com']", "els => els.map(a => a.href)")
+        if doc in SCREENSHOT_PAGES:
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(SCREENSHOTS / f"{Path(doc).name}.png"), full_page=True)
+        results[doc] = dict(
+            errors=[e for e in errors if not any(k in e for k in KNOWN_HARMLESS)],
+            blocked=blocked, images=images, charts=len(charts), drawn=drawn, chart_errors=chart_errors,
+            n_math=n_math, typeset=typeset, colab=colab,
+            title=page.title(),
+        )
+        context.close()
+    return results
+
+
+def test_book_builds(book_html: Path) -> None:
+    for doc in DOCS:
+        assert (book_html / f"{doc}.html").is_file(), f"{doc}.html was not built"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_page_has_no_javascript_errors_offline(pages, doc: str) -> None:
+    result = pages[doc]
+    assert result["errors"] == [], f"{doc}: JavaScript errors {result['errors']}"
+    assert result["blocked"] == [], f"{doc}: the page wanted to reach the internet: {result['blocked']}"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_page_images_decode(pages, doc: str) -> None:
+    broken = [src for src, width in pages[doc]["images"] if width == 0]
+    assert broken == [], f"{doc}: images that did not load: {broken}"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_page_altair_charts_draw(pages, doc: str) -> None:
+    result = pages[doc]
+    assert result["chart_errors"] == [], f"{doc}: {result['chart_errors']}"
+    assert result["drawn"] == result["charts"], f"{doc}: {result['drawn']} of {result['charts']} altair charts drew"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_page_equations_are_typeset(pages, doc: str) -> None:
+    result = pages[doc]
+    if result["n_math"]:
+        assert result["typeset"] > 0, f"{doc}: {result['n_math']} equations, none typeset by MathJax"
+
+
+@pytest.mark.parametrize("doc", [d for d in DOCS if (ROOT / f"{d}.ipynb").exists()])
+def test_notebook_pages_have_a_colab_button(pages, doc: str) -> None:
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    expected = f"https://colab.research.google.com/github/{urlparse(repo).path.strip('/')}/blob/main/{doc}.ipynb"
+    assert expected in pages[doc]["colab"], f"{doc}: no Colab launch link {expected}; found {pages[doc]['colab']}"
+
+
+def test_the_book_has_figures_charts_and_screenshots(pages) -> None:
+    assert sum(len(r["images"]) for r in pages.values()) >= 10, "the chapters should draw their plots"
+    assert sum(r["charts"] for r in pages.values()) >= 1, "at least one interactive altair chart"
+    for doc in SCREENSHOT_PAGES & set(DOCS):
+        assert (SCREENSHOTS / f"{Path(doc).name}.png").stat().st_size > 10_000
