@@ -100,37 +100,59 @@ def test_length_penalty_is_the_gnmt_formula() -> None:
     assert length_penalty(30, 0.0) == 1.0
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.6])
-def test_beam_finds_what_greedy_misses(alpha: float) -> None:
-    (hyps,), decoder = run_beam([T1], k=2, alpha=alpha)
-    # Step 2 ranks B·EOS .36, A·EOS .24, A·A .21, A·B .15: two EOS in the top 2 finish both beams.
-    assert_hyps(hyps, [([B], math.log(0.36), math.log(0.36) / lp(2, alpha)),
-                       ([A], math.log(0.24), math.log(0.24) / lp(2, alpha))])
-    assert len(decoder.row_counts) == 2  # stopped as soon as every beam ended
+def test_beam_finds_what_greedy_misses() -> None:
+    (hyps,), decoder = run_beam([T1], k=2, alpha=0.0)
+    # Step 2 ranks B·EOS .36, A·EOS .24, A·A .21, A·B .15: both EOS are in the top 2 and finish; the
+    # best live beam (.21) cannot beat the 2nd finished (.24), so search stops.
+    assert_hyps(hyps, [([B], math.log(0.36), math.log(0.36)), ([A], math.log(0.24), math.log(0.24))])
+    assert len(decoder.row_counts) == 2
     (greedy,) = greedy_search(TreeDecoder([T1], 1), [50], BOS, EOS)
     assert greedy.tokens == [A] and greedy.log_prob == pytest.approx(math.log(0.24), rel=1e-6)
+
+
+def test_with_length_penalty_search_goes_on_while_a_live_beam_could_still_win() -> None:
+    (hyps,), decoder = run_beam([T1], k=2, alpha=0.6)
+    # After step 2 the live A·A (.21) could still score up to log(.21)/lp(50) = -0.41 > log(.24)/lp(2)
+    # = -1.30, so step 3 runs; there A·A·EOS scores log(.21)/lp(3) = -1.313 < -1.301: no change.
+    assert_hyps(hyps, [([B], math.log(0.36), math.log(0.36) / lp(2, 0.6)),
+                       ([A], math.log(0.24), math.log(0.24) / lp(2, 0.6))])
+    assert len(decoder.row_counts) == 3
 
 
 def test_length_penalty_changes_the_winner() -> None:
     long_lp, short_lp = math.log(0.6 * 0.8 * 0.71), math.log(0.36)
     (plain,), decoder = run_beam([T2], k=2, alpha=0.0)
-    # Step 2: A·A .48 (live), B·EOS .36 (finished), A·B .066 (live), A·EOS .054 (rank 4: ignored).
-    # Step 3: A·A·EOS .3408 finishes the second hypothesis.
+    # Step 2: A·A .48 (live), B·EOS .36 (finished), A·B .066 (live), A·EOS .054 (rank 4: not finished).
+    # Step 3: A·A·EOS .3408 finishes the second hypothesis; the best live beam (.0912) cannot beat it.
     assert_hyps(plain, [([B], short_lp, short_lp), ([A, A], long_lp, long_lp)])
     assert decoder.row_counts == [2, 2, 2]
-    (penalised,), _ = run_beam([T2], k=2, alpha=0.6)
+    (penalised,), decoder = run_beam([T2], k=2, alpha=0.6)
     assert_hyps(penalised, [([A, A], long_lp, long_lp / lp(3, 0.6)), ([B], short_lp, short_lp / lp(2, 0.6))])
+    assert len(decoder.row_counts) == 4  # A·A·A (.0912) could still reach -0.633 > -0.931 after step 3
 
 
-def test_maximum_length_forces_eos() -> None:
-    (hyps,), decoder = run_beam([T2], k=2, alpha=0.0, max_lengths=[2])
-    assert_hyps(hyps, [([B], math.log(0.36), math.log(0.36)), ([A], math.log(0.6 * 0.09), math.log(0.054))])
-    assert len(decoder.row_counts) == 2
-    (greedy,) = greedy_search(TreeDecoder([T2], 1), [2], BOS, EOS)
-    assert greedy.tokens == [A] and greedy.log_prob == pytest.approx(math.log(0.054), rel=1e-6)
+# A confident long hypothesis (A A A, p = .9 * .9 * .9 * .9 = .6561) and unlikely short ones that end
+# first: B·EOS (.09) at step 2 and A·A·EOS (.0486) at step 3. "Stop once K have finished" would stop
+# after step 3 and return B; the bound keeps going because A·A·A (.729) can still win.
+T3 = {
+    (): {A: 0.9, B: 0.1},
+    (A,): {A: 0.9, EOS: 0.06, B: 0.04},
+    (B,): {EOS: 0.9, A: 0.05, B: 0.05},
+    (A, A): {A: 0.9, EOS: 0.06, B: 0.04},
+    (A, A, A): {EOS: 0.9, A: 0.06, B: 0.04},
+}
 
 
-@pytest.mark.parametrize("tables", [[T1], [T2]])
+def test_early_stopping_does_not_return_unlikely_hypotheses_that_finished_first() -> None:
+    (hyps,), decoder = run_beam([T3], k=2, alpha=0.0)
+    best = math.log(0.9**4)
+    assert_hyps(hyps, [([A, A, A], best, best), ([B], math.log(0.09), math.log(0.09))])
+    assert len(decoder.row_counts) == 4  # step 4: the live A·A·A·A (.0437) cannot beat B (.09)
+    (greedy,) = greedy_search(TreeDecoder([T3], 1), [50], BOS, EOS)
+    assert greedy.tokens == [A, A, A]
+
+
+@pytest.mark.parametrize("tables", [[T1], [T2], [T3]])
 def test_beam_size_one_equals_greedy_on_fake(tables: list[dict]) -> None:
     (beam,), _ = run_beam(tables, k=1, alpha=0.0)
     (greedy,) = greedy_search(TreeDecoder(tables, 1), [50], BOS, EOS)
@@ -144,7 +166,8 @@ def test_batched_fake_equals_one_at_a_time_and_finished_sentences_leave() -> Non
     for table, max_len, got in zip(tables, max_lengths, batched):
         (alone,), _ = run_beam([table], k=2, alpha=0.6, max_lengths=[max_len])
         assert [(h.tokens, h.score) for h in got] == [(h.tokens, h.score) for h in alone]
-    assert decoder.row_counts == [6, 6, 2]  # sentences 0 and 2 end at step 2, their rows are dropped
+    # Sentence 2 ends at step 2 (its maximum length), sentence 0 at step 3: their rows are dropped.
+    assert decoder.row_counts == [6, 6, 4, 2]
 
 
 # -- a real tiny model ----------------------------------------------------------------------------

@@ -7,15 +7,24 @@ The score of a finished hypothesis Y is  log p(Y | X) / lp(Y)  with the GNMT len
 
 |Y| counts the generated tokens including EOS, as in tensor2tensor (the paper's code) and fairseq.
 
-The algorithm, for every sentence at every step (as in fairseq's ``SequenceGenerator``):
+The algorithm, for every sentence at every step (live beams and finished hypotheses kept apart,
+as in tensor2tensor, the paper's code, and fairseq):
 
 1. Each of the K live beams proposes all V extensions, scored by cumulative log-probability.
-2. The 2K best of the K·V candidates are examined in order. An EOS candidate among the first K
-   finishes a hypothesis; the first K non-EOS candidates become the next live beams (2K candidates
-   always contain K of them, because each beam has only one EOS extension).
-3. A sentence stops when K hypotheses have finished ("every beam has ended"; early stopping), or at its
-   maximum length ("input length + 50"), where only EOS is allowed. Decoding stops when every
-   sentence has stopped; finished sentences leave the batch (``decoder.reorder`` drops their rows).
+2. Of the 2K best of the K·V candidates, an EOS candidate among the first K finishes a hypothesis
+   (the K best finished are kept, ranked by length-normalised score); the K best candidates that do
+   not end in EOS become the next live beams (2K candidates always hold K of them: each beam has
+   only one EOS extension). With K = 1 this is exactly greedy decoding when α = 0.
+3. The sentence stops early when no live beam can still beat the K-th best finished hypothesis: a
+   live beam's log-probability L can only fall and lp(|Y|) is at most lp(maximum length), so its
+   final score is at most L / lp(maximum length) (tensor2tensor's bound). It also stops when every
+   beam has ended, and at its maximum length ("input length + 50", §6.1), where only EOS is allowed.
+   Finished sentences leave the batch (``decoder.reorder`` drops their rows); decoding ends when
+   every sentence has stopped.
+
+Step 3's bound matters. The shortcut "stop as soon as K hypotheses have finished" (fairseq's and
+Hugging Face's default) fails on confident models: the K - 1 unlikely beams end one after another
+while the likely one is still going, and search returns an unlikely hypothesis (a test shows it).
 
 At the first step only beam 0 is live (the others start at -inf), so the K beams never duplicate.
 """
@@ -51,7 +60,7 @@ def beam_search(
     Args:
         max_lengths: per sentence, the most tokens it may produce, EOS included.
     Returns:
-        per sentence, its finished hypotheses, best first (at least one, at most about K).
+        per sentence, its K best finished hypotheses (fewer if fewer ended), best first.
     """
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
@@ -82,22 +91,25 @@ def beam_search(
         new_scores: list[float] = []
         still: list[int] = []
         for a, b in enumerate(active):
-            live: list[tuple[int, int, float]] = []  # (parent row, token, score)
+            live: list[tuple[int, int, float]] = []  # (parent row, token, score), best first
             for rank, (score, index) in enumerate(zip(top_scores[a].tolist(), top_index[a].tolist())):
-                if score == NEG_INF or len(live) == k and rank >= k:
+                if score == NEG_INF:
                     break
                 beam, token = divmod(index, vocab)
                 row = a * k + beam
                 if token == eos_id:
-                    if rank < k:
-                        length = len(prefixes[row]) + 1
-                        finished[b].append(
-                            Hypothesis(list(prefixes[row]), score, score / length_penalty(length, alpha))
-                        )
+                    if rank >= k:
+                        continue  # an EOS outside the K best does not finish a hypothesis
+                    length = len(prefixes[row]) + 1
+                    finished[b].append(Hypothesis(list(prefixes[row]), score, score / length_penalty(length, alpha)))
                 elif len(live) < k:
                     live.append((row, token, score))
-            if len(finished[b]) >= k or step >= max_lengths[b] or not live:
+            finished[b] = sorted(finished[b], key=lambda h: h.score, reverse=True)[:k]
+            if step >= max_lengths[b] or not live:
                 continue
+            best_possible = live[0][2] / length_penalty(max_lengths[b], alpha)
+            if len(finished[b]) >= k and best_possible <= finished[b][-1].score:
+                continue  # no live beam can still enter the K best: stop early
             live += [(live[0][0], live[0][1], NEG_INF)] * (k - len(live))  # dead fillers keep K rows
             still.append(b)
             for row, token, score in live:
@@ -112,7 +124,7 @@ def beam_search(
         last = torch.tensor(tokens)
         scores = torch.tensor(new_scores).view(len(still), k)
         active = still
-    return [sorted(hyps, key=lambda h: h.score, reverse=True) for hyps in finished]
+    return finished
 
 
 @torch.no_grad()
