@@ -14,9 +14,11 @@ maximum length (input length + 50, §6.1), a heavier load than real translation.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -24,6 +26,7 @@ from torch import Tensor
 from transformer import ModelConfig, Transformer
 from transformer.decode import beam_search, greedy_search, max_output_lengths
 from transformer.decode.stepper import ModelStepDecoder
+from transformer.train.runinfo import run_info
 
 PRESETS = {"tiny": ModelConfig.tiny, "small": ModelConfig.small, "base": ModelConfig.base}
 
@@ -90,9 +93,11 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=32, help="sentences per batch when batched (default: 32)")
     p.add_argument("--beam", type=int, default=4, help="beam size (default: 4, §6.1)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="also write the results, args and run info to this JSON file")
     p.add_argument("--skip-uncached-single", action="store_true", help="skip the slowest variant")
     args = p.parse_args()
 
+    started = time.perf_counter()
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
     model = Transformer(PRESETS[args.preset](vocab_size=args.vocab)).to(device).eval()
@@ -101,6 +106,7 @@ def main() -> None:
           f"torch={torch.__version__} threads={torch.get_num_threads()} machine={platform.machine()}")
     print("| search | batching | cache | sentences/s | seconds | speed-up vs one-at-a-time cached |")
     print("|---|---|---|---|---|---|")
+    table = []
     for search in ("greedy", "beam"):
         reference = None
         rows = []
@@ -115,8 +121,16 @@ def main() -> None:
                     raise SystemExit(f"{search}: outputs differ between variants (batched={batched}, cached={cached})")
                 rows.append((batched, cached, seconds))
         for batched, cached, seconds in rows:
+            table.append({"search": search, "batched": batched, "cached": cached, "seconds": seconds,
+                          "sentences_per_s": args.sentences / seconds, "speedup": reference[0] / seconds})
             print(f"| {search} | {'batched' if batched else 'one at a time'} | {'cached' if cached else 'uncached'} "
                   f"| {args.sentences / seconds:.1f} | {seconds:.2f} | {reference[0] / seconds:.2f}x |")
+    if args.out:
+        record = {"benchmark": "decode", "args": {k: str(v) for k, v in vars(args).items()}, "results": table,
+                  "wall_s": time.perf_counter() - started, **run_info(device, 1)}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=2))
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

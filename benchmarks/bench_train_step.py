@@ -25,6 +25,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,7 @@ from torch import nn
 
 from transformer import ModelConfig, Transformer
 from transformer.embeddings import sinusoidal_table
+from transformer.train.runinfo import run_info
 
 PRESETS = {"tiny": ModelConfig.tiny, "small": ModelConfig.small, "base": ModelConfig.base}
 
@@ -136,6 +138,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds per model; the best is kept")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--peak-tflops", type=float, default=989.0, help="GPU peak bf16 dense TFLOP/s for MFU (H100 SXM: 989)")
+    p.add_argument("--out", type=Path, help="also write the results, args and run info to this JSON file")
     p.add_argument("--which", choices=["ours", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
     args.dtype = args.dtype or ("bf16" if args.device.startswith("cuda") else "fp32")
@@ -144,9 +147,11 @@ def main() -> None:
         return
 
     results: dict[str, list[dict]] = {"ours": [], "torch": []}
+    started = time.perf_counter()
     for _ in range(args.rounds):  # alternate, so that drift in machine load hits both
         for which in ("ours", "torch"):
-            out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--which", which],
+            child = [f"--{k}={getattr(args, k)}" for k in ("preset", "device", "dtype", "vocab", "tokens", "steps", "warmup", "seed")]
+            out = subprocess.run([sys.executable, __file__, *child, "--which", which],
                                  check=True, capture_output=True, text=True, env=os.environ)
             results[which].append(json.loads(out.stdout.strip().splitlines()[-1]))
     best = {k: max(v, key=lambda r: r["tokens_per_s"]) for k, v in results.items()}
@@ -167,6 +172,13 @@ def main() -> None:
             print(f"MFU {k}: {100 * best[k]['tflops'] / args.peak_tflops:.1f}% of {args.peak_tflops} TFLOP/s")
     else:
         print("MFU: not measured (no GPU in this run)")
+    if args.out:
+        record = {"benchmark": "train_step", "args": {k: str(v) for k, v in vars(args).items()},
+                  "results": best, "all_rounds": results, "wall_s": time.perf_counter() - started,
+                  **run_info(torch.device(args.device), 1)}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=2))
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
