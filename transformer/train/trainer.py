@@ -58,7 +58,8 @@ class Trainer:
     """Trains a :class:`Transformer` as configured by a :class:`RunConfig` (see the module docstring).
 
     ``train_pairs``, ``val_pairs`` and ``tokenizer`` replace what the config would load or train.
-    ``callbacks`` are called as ``callback(trainer)`` after every optimizer step.
+    ``callbacks`` are called as ``callback(trainer)`` after every optimizer step (and its logging,
+    validation and checkpoint).
     """
 
     def __init__(self, config: RunConfig, *, train_pairs: list[Pair] | None = None,
@@ -111,6 +112,7 @@ class Trainer:
         self.interrupted = False
         self._stop_requested = False
         self._last_saved = -1
+        self._start = time.perf_counter()
         self._stream = self._micro_batches()
 
     # -- the loop -----------------------------------------------------------------------------
@@ -119,7 +121,7 @@ class Trainer:
         t = self.config.train
         info = {**run_info(self.device, self.dist.world_size), "config": self.config.to_dict(),
                 "data": str(self.filter_stats), "parameters": self.model.num_parameters(), "grad_accum": self.grad_accum}
-        start = time.perf_counter()
+        start = self._start = time.perf_counter()
         previous = self._install_signal_handlers()
         bar = tqdm(total=t.max_steps, initial=self.step, desc="train", disable=not (t.progress and self.is_main),
                    dynamic_ncols=True)
@@ -135,8 +137,6 @@ class Trainer:
                 if self.step % t.log_every == 0 or self.step == t.max_steps or stats["stop"]:
                     self._log_train(window, stats, start)
                     window.update(loss=0.0, nll=0.0, tokens=0.0, steps=0, time=time.perf_counter())
-                for callback in self.callbacks:
-                    callback(self)
                 if stats["stop"]:
                     self.interrupted = True
                     self._say(f"interrupted at step {self.step}; saving a checkpoint")
@@ -145,6 +145,8 @@ class Trainer:
                     self.validate()
                 if t.save_every and self.step % t.save_every == 0:
                     self.save()
+                for callback in self.callbacks:
+                    callback(self)
             if not self.interrupted:
                 self.validate()
             self.save()
@@ -239,7 +241,8 @@ class Trainer:
             out = label_smoothed_cross_entropy(logits, batch.tgt_out, t.label_smoothing, self.tokenizer.pad_id)
             sums = [a + b for a, b in zip(sums, (out.loss.item(), out.nll.item(), out.n_tokens.item()))]
         record: dict[str, Any] = {"split": "val", "step": self.step, "loss": sums[0] / sums[2],
-                                  "nll": sums[1] / sums[2], "ppl": perplexity(sums[1] / sums[2])}
+                                  "nll": sums[1] / sums[2], "ppl": perplexity(sums[1] / sums[2]),
+                                  "elapsed_s": time.perf_counter() - self._start}
         if t.eval_sentences:
             scores, _ = self.evaluate(self.val_pairs[: t.eval_sentences], beam_size=1)
             record.update(bleu=scores.bleu, chrf=scores.chrf, exact_match=scores.exact_match)

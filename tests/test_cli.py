@@ -1,0 +1,122 @@
+"""``python -m transformer train | translate | evaluate | average``, and the number task end to end."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sacrebleu
+import torch
+
+from transformer import ModelConfig, Transformer
+from transformer.cli import main
+from transformer.train import RunConfig, Trainer
+from transformer.train.checkpoint import save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "numbers-cpu.toml"
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A briefly trained numbers model (not accurate; for the plumbing)."""
+    out = tmp_path_factory.mktemp("run")
+    config = RunConfig.from_toml(CONFIG, [
+        f"train.out_dir={json.dumps(str(out))}", "train.progress=false", "train.max_steps=10", "train.save_every=5",
+        "train.eval_sentences=0", "model.d_model=32", "model.d_ff=64", "model.n_layers=1", "data.train_size=500",
+    ])
+    Trainer(config).fit()
+    return out
+
+
+@pytest.mark.parametrize("command,options", [
+    ("train", ["--set", "--out-dir", "--resume", "--max-steps", "--no-progress", "config"]),
+    ("translate", ["--model", "--beam-size", "--alpha", "--greedy", "--extra-len", "--batch-size", "--device", "stdin"]),
+    ("evaluate", ["--model", "--split", "--limit", "--hyp", "--ref", "--json", "--output", "--beam-size"]),
+    ("average", ["--run-dir", "--last", "--output", "checkpoints"]),
+])
+def test_every_command_explains_its_options(command: str, options: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in options:
+        assert option in text
+
+
+def test_evaluate_files_prints_sacrebleu_scores_and_signature(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    hyps = ["the cat sat on the mat", "a dog runs in the park today"]
+    refs = ["The cat sat on the mat.", "A dog is running in the park today."]
+    (tmp_path / "h.txt").write_text("\n".join(hyps) + "\n")
+    (tmp_path / "r.txt").write_text("\n".join(refs) + "\n")
+    assert main(["evaluate", "--hyp", str(tmp_path / "h.txt"), "--ref", str(tmp_path / "r.txt"), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score)
+    assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score)
+    assert scores["bleu_lc"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs], lowercase=True).score)
+    assert "tok:13a" in scores["bleu_signature"]
+    assert main(["evaluate", "--hyp", str(tmp_path / "h.txt"), "--ref", str(tmp_path / "r.txt")]) == 0
+    assert "BLEU = " in capsys.readouterr().out
+
+
+def test_train_rejects_an_unknown_key(capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", str(CONFIG), "--set", "train.warmup=3"]) == 2
+    assert "unknown key 'train.warmup'" in capsys.readouterr().err
+
+
+def test_translate_without_tokenizer_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    save_checkpoint(tmp_path / "c", Transformer(ModelConfig.tiny(vocab_size=20)))
+    assert main(["translate", "--model", str(tmp_path / "c"), "one"]) == 2
+    assert "has no tokenizer.json" in capsys.readouterr().err
+
+
+def test_translate_from_arguments_and_stdin(run_dir: Path, capsys: pytest.CaptureFixture, monkeypatch) -> None:
+    assert main(["translate", "--model", str(run_dir), "forty five", "one hundred"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    monkeypatch.setattr(sys, "stdin", io.StringIO("forty five\none hundred\n"))
+    assert main(["translate", "--model", str(run_dir / "checkpoints" / "step_00000010")]) == 0
+    assert capsys.readouterr().out.splitlines() == lines
+
+
+def test_evaluate_a_split_and_average(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["evaluate", "--model", str(run_dir), "--split", "val", "--limit", "5", "--greedy", "--json",
+                 "--output", str(tmp_path / "hyps.txt")]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["n_sentences"] == 5 and 0 <= scores["exact_match"] <= 1
+    assert len((tmp_path / "hyps.txt").read_text().splitlines()) == 5
+    assert main(["average", "--run-dir", str(run_dir), "--last", "2", "--output", str(tmp_path / "avg")]) == 0
+    assert "averaged 2 checkpoints (step_00000005, step_00000010)" in capsys.readouterr().out
+    assert main(["translate", "--model", str(tmp_path / "avg"), "forty five"]) == 0
+    assert main(["average", "--run-dir", str(run_dir), "--last", "9", "--output", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.slow
+def test_number_task_end_to_end_from_the_cli(tmp_path: Path) -> None:
+    """The CPU config trains to >= 99% exact match on held-out numbers; translate gets inputs right."""
+    def run(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "transformer", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    start = time.perf_counter()
+    trained = run("train", str(CONFIG), "--out-dir", str(tmp_path), "--no-progress")
+    wall = time.perf_counter() - start
+    print(f"\n{trained.stdout}train wall time (with start-up): {wall:.1f} s")
+    scores = json.loads(run("evaluate", "--model", str(tmp_path), "--split", "test", "--json").stdout)
+    print(scores)
+    assert scores["n_sentences"] == 100 and scores["exact_match"] >= 0.99
+    inputs = ["forty five", "three hundred twelve", "nine hundred ninety nine", "seventy one", "eight"]
+    expected = ["fünf und vierzig", "drei hundert zwölf", "neun hundert neun und neunzig", "ein und siebzig", "acht"]
+    assert run("translate", "--model", str(tmp_path), *inputs).stdout.splitlines() == expected
