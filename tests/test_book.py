@@ -73,6 +73,7 @@ def book_html() -> Path:
         )
         elapsed = time.monotonic() - start
         log = proc.stdout + proc.stderr
+        log += f"\n[tests/test_book.py] `make book` exited {proc.returncode} after {elapsed:.0f} s\n"
         HTML.parent.mkdir(exist_ok=True)
         (BUILD / "book-build.log").write_text(log)
         tail = "\n".join(log.splitlines()[-40:])
