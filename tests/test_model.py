@@ -224,3 +224,19 @@ def test_tiny_model_overfits_one_batch() -> None:
         if loss.item() < 0.05:
             break
     assert loss.item() < 0.05
+
+
+def test_attention_without_biases_matches_the_equations() -> None:
+    """``attention_bias=False``: W^Q, W^K, W^V, W^O as in Eq. (1) and §3.2.2, with no bias vectors."""
+    with_bias = Transformer(ModelConfig.base(vocab_size=37000)).num_parameters()
+    without = Transformer(ModelConfig.base(vocab_size=37000, attention_bias=False))
+    assert all(m.bias is None for name, m in without.named_modules() if name.endswith(("w_q", "w_k", "w_v", "w_o")))
+    assert with_bias - without.num_parameters() == 18 * 4 * 512  # 6 + 12 attention blocks, 4 biases each
+
+
+@pytest.mark.parametrize("embed_init,expected_std", [("xavier", (2 / (8000 + 512)) ** 0.5), ("normal", 512**-0.5)])
+def test_embedding_initialisation(embed_init: str, expected_std: float) -> None:
+    model = Transformer(ModelConfig.base(vocab_size=8000, n_layers=1, embed_init=embed_init))
+    weight = model.src_embed.weight
+    assert torch.all(weight[0] == 0)  # the padding row
+    assert weight[1:].std().item() == pytest.approx(expected_std, rel=0.02)

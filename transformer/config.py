@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Positional = Literal["sinusoidal", "learned"]
+EmbedInit = Literal["xavier", "normal"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class ModelConfig:
     tie_output: bool = True  # pre-softmax projection = target embedding matrix (§3.4)
     scale_embeddings: bool = True  # multiply embeddings by sqrt(d_model) (§3.4)
     layer_norm_eps: float = 1e-5  # not given in the paper; PyTorch's default
+    attention_bias: bool = True  # biases in W^Q, W^K, W^V, W^O; Eq. (1) shows none, torch's MHA has them
+    embed_init: EmbedInit = "xavier"  # "normal": N(0, d_model^-0.5) as in tensor2tensor and fairseq
     pad_id: int = 0
 
     def __post_init__(self) -> None:
@@ -63,6 +66,8 @@ class ModelConfig:
             raise ValueError(
                 f"ModelConfig.positional must be 'sinusoidal' or 'learned', got {self.positional!r}"
             )
+        if self.embed_init not in ("xavier", "normal"):
+            raise ValueError(f"ModelConfig.embed_init must be 'xavier' or 'normal', got {self.embed_init!r}")
         if self.layer_norm_eps <= 0:
             raise ValueError(f"ModelConfig.layer_norm_eps must be positive, got {self.layer_norm_eps!r}")
         if not 0 <= self.pad_id < self.vocab_size or not 0 <= self.pad_id < self.target_vocab_size:

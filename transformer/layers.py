@@ -49,11 +49,12 @@ class EncoderLayer(nn.Module):
         d_k: int | None = None,
         d_v: int | None = None,
         attention_dropout: float = 0.0,
+        attention_bias: bool = True,
         norm_first: bool = False,
         eps: float = 1e-5,
     ) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, d_k, d_v, dropout=attention_dropout)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, d_k, d_v, attention_dropout, attention_bias)
         self.ffn = PositionwiseFeedForward(d_model, d_ff)
         self.res_attn = _Residual(d_model, dropout, norm_first, eps)
         self.res_ffn = _Residual(d_model, dropout, norm_first, eps)
@@ -100,12 +101,13 @@ class DecoderLayer(nn.Module):
         d_k: int | None = None,
         d_v: int | None = None,
         attention_dropout: float = 0.0,
+        attention_bias: bool = True,
         norm_first: bool = False,
         eps: float = 1e-5,
     ) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, d_k, d_v, dropout=attention_dropout)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, d_k, d_v, dropout=attention_dropout)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, d_k, d_v, attention_dropout, attention_bias)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, d_k, d_v, attention_dropout, attention_bias)
         self.ffn = PositionwiseFeedForward(d_model, d_ff)
         self.res_self = _Residual(d_model, dropout, norm_first, eps)
         self.res_cross = _Residual(d_model, dropout, norm_first, eps)

@@ -91,7 +91,7 @@ class Transformer(nn.Module):
 
         def layer_kwargs() -> dict:
             return dict(
-                d_k=c.d_k, d_v=c.d_v, attention_dropout=c.attention_dropout,
+                d_k=c.d_k, d_v=c.d_v, attention_dropout=c.attention_dropout, attention_bias=c.attention_bias,
                 norm_first=c.norm_first, eps=c.layer_norm_eps,
             )
 
@@ -111,14 +111,19 @@ class Transformer(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Xavier-uniform for every weight matrix and embedding, zero biases; the pad row stays zero."""
+        """Xavier-uniform for every weight matrix, zero biases; embeddings Xavier-uniform or, with
+        ``embed_init="normal"``, N(0, d_model^-0.5) (then embedding x sqrt(d_model) has unit variance).
+        The padding row stays zero."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Embedding):
-                nn.init.xavier_uniform_(module.weight)
+                if self.config.embed_init == "normal":
+                    nn.init.normal_(module.weight, std=self.config.d_model**-0.5)
+                else:
+                    nn.init.xavier_uniform_(module.weight)
                 if module.padding_idx is not None:
                     with torch.no_grad():
                         module.weight[module.padding_idx].zero_()
