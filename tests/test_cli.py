@@ -106,7 +106,7 @@ def test_number_task_end_to_end_from_the_cli(tmp_path: Path) -> None:
     """The CPU config trains to >= 99% exact match on held-out numbers; translate gets inputs right."""
     def run(*args: str) -> subprocess.CompletedProcess:
         done = subprocess.run([sys.executable, "-m", "transformer", *args], cwd=ROOT, capture_output=True,
-                              text=True, timeout=600)
+                              text=True, timeout=600, check=False)
         assert done.returncode == 0, done.stderr[-3000:]
         return done
 

@@ -93,8 +93,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 # -- translate -------------------------------------------------------------------------------------
-def _add_decoding_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, type=Path,
+def _add_decoding_options(p: argparse.ArgumentParser, model_required: bool = True) -> None:
+    p.add_argument("--model", required=model_required, type=Path,
                    help="a checkpoint directory, or a run directory (its newest checkpoint is used)")
     p.add_argument("--beam-size", type=int, default=None, help="beam size (default: the run's decode.beam_size, 4 in §6.1)")
     p.add_argument("--alpha", type=float, default=None, help="length penalty α (default: decode.alpha, 0.6 in §6.1)")
@@ -162,9 +162,8 @@ def _evaluate_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--hyp", type=Path, help="file of detokenized hypotheses (instead of --model)")
     p.add_argument("--ref", type=Path, help="file of references, aligned with --hyp")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
-    _add_decoding_options(p)
+    _add_decoding_options(p, model_required=False)
     p.set_defaults(run=_evaluate)
-    p._option_string_actions["--model"].required = False
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -7,13 +7,13 @@ from transformer.decode.translate import translate
 
 __all__ = [
     "Hypothesis",
-    "StepDecoder",
     "ModelStepDecoder",
-    "max_output_lengths",
-    "greedy_search",
-    "greedy_decode",
-    "beam_search",
+    "StepDecoder",
     "beam_decode",
+    "beam_search",
+    "greedy_decode",
+    "greedy_search",
     "length_penalty",
+    "max_output_lengths",
     "translate",
 ]

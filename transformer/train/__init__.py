@@ -12,13 +12,13 @@ from transformer.train.schedule import TransformerSchedule, transformer_lr
 
 __all__ = [
     "LossOutput",
-    "label_smoothed_cross_entropy",
-    "build_optimizer",
-    "TransformerSchedule",
-    "transformer_lr",
     "RunConfig",
     "Trainer",
     "TrainingDivergedError",
+    "TransformerSchedule",
+    "build_optimizer",
+    "label_smoothed_cross_entropy",
+    "transformer_lr",
 ]
 
 

@@ -11,10 +11,11 @@ Overrides use dotted keys and TOML values: ``--set train.max_steps=100 --set mod
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from transformer.config import ModelConfig
 

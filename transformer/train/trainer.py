@@ -36,8 +36,13 @@ from tqdm.auto import tqdm
 from transformer.data import Pair, TokenBatchSampler, Tokenizer, collate, encode_pairs
 from transformer.model import Transformer
 from transformer.train.checkpoint import (
-    checkpoint_name, latest_checkpoint, load_tokenizer, load_training_state, load_weights,
-    prune_checkpoints, save_checkpoint,
+    checkpoint_name,
+    latest_checkpoint,
+    load_tokenizer,
+    load_training_state,
+    load_weights,
+    prune_checkpoints,
+    save_checkpoint,
 )
 from transformer.train.config import RunConfig
 from transformer.train.datasets import build_tokenizer, load_pairs
@@ -110,7 +115,7 @@ class Trainer:
         self.metrics = MetricsLogger(self.out_dir / "metrics.jsonl" if self.out_dir and self.is_main else None)
         self.history = self.metrics.records
         self.interrupted = False
-        self._stop_requested = False
+        self._stop_requested, self._stop_requested_at = False, 0.0
         self._last_saved = -1
         self._start = time.perf_counter()
         self._stream = self._micro_batches()
@@ -156,7 +161,11 @@ class Trainer:
                 signal.signal(sig, handler)
         if self.out_dir and self.is_main:
             info.update(wall_time_s=time.perf_counter() - start, final_step=self.step, interrupted=self.interrupted)
-            (self.out_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+            path = self.out_dir / "run.json"
+            if path.is_file():  # a resumed run: keep the earlier segments' records
+                earlier = json.loads(path.read_text())
+                info["earlier_segments"] = earlier.pop("earlier_segments", []) + [earlier]
+            path.write_text(json.dumps(info, indent=2) + "\n")
         self.model.eval()
         return self.history
 
@@ -228,8 +237,8 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict[str, Any] | None:
         """Teacher-forced loss on the validation pairs (+ greedy BLEU if ``train.eval_sentences``)."""
-        if not self.val_examples:
-            return None
+        if not self.val_examples or not self.is_main:
+            return None  # only rank 0 logs, so only rank 0 validates
         t = self.config.train
         self.model.eval()
         sums = [0.0, 0.0, 0.0]
@@ -293,9 +302,14 @@ class Trainer:
             return {}
 
         def handler(signum: int, frame: Any) -> None:
-            if self._stop_requested:  # a second Ctrl-C stops at once
+            # The first signal asks for a checkpoint at the end of the current step. Under torchrun a
+            # Ctrl-C reaches each worker twice at once (from the terminal and relayed by torchrun), so
+            # only a repeat more than 2 s later counts as "stop now".
+            now = time.monotonic()
+            if self._stop_requested and now - self._stop_requested_at > 2.0:
                 raise KeyboardInterrupt
-            self._stop_requested = True
+            if not self._stop_requested:
+                self._stop_requested, self._stop_requested_at = True, now
 
         return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
