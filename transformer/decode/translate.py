@@ -42,8 +42,8 @@ def translate(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    max_src = model.config.max_len
-    encoded = [(tokenizer.encode(s) + [tokenizer.eos_id])[-max_src:] for s in sentences]
+    max_src = model.config.max_len  # longer inputs are cut to fit the positional table (§3.5)
+    encoded = [tokenizer.encode(s)[: max_src - 1] + [tokenizer.eos_id] for s in sentences]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     outputs: list[str] = [""] * len(sentences)
     for start in range(0, len(order), batch_size):
