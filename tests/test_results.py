@@ -1,0 +1,70 @@
+"""transformer.results: reading recorded runs (results/runs/<name>/) for the Results chapters."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from transformer.cli import main
+from transformer.results import load_run, load_runs, summary_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "numbers-cpu.toml"
+
+
+def test_no_results_folder_means_no_runs(tmp_path: Path) -> None:
+    assert load_runs(tmp_path / "missing") == {}
+    (tmp_path / "runs" / "half-copied").mkdir(parents=True)  # no run.json: not a recorded run
+    assert load_runs(tmp_path / "runs") == {}
+
+
+def test_a_run_folder_without_run_json_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="run.json"):
+        load_run(tmp_path)
+
+
+def test_an_eval_file_that_is_not_evaluate_output_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "eval-test.json").write_text('{"score": 3}')
+    with pytest.raises(ValueError, match="evaluate --json"):
+        load_run(tmp_path)
+
+
+def test_a_recorded_run_end_to_end(tmp_path: Path) -> None:
+    """Train a few steps with the CLI, evaluate with --json, copy the files as results/README.md says,
+    and read them back: the summary row holds the scores and their provenance."""
+    out = tmp_path / "train-out"
+    assert main(["train", str(CONFIG), "--out-dir", str(out), "--no-progress", "--max-steps", "4",
+                 "--set", "train.eval_every=2", "--set", "train.eval_sentences=0", "--set", "data.train_size=200"]) == 0
+    eval_json = out / "eval-val.json"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["evaluate", "--model", str(out), "--split", "val", "--limit", "4", "--greedy", "--json"]) == 0
+    eval_json.write_text(buffer.getvalue())
+    recorded = tmp_path / "results" / "runs" / "numbers-smoke"
+    recorded.mkdir(parents=True)
+    for name in ("run.json", "metrics.jsonl", "eval-val.json"):
+        shutil.copy(out / name, recorded / name)
+
+    runs = load_runs(tmp_path / "results" / "runs")
+    assert list(runs) == ["numbers-smoke"]
+    run = runs["numbers-smoke"]
+    assert [r["step"] for r in run.records("val")] == [2, 4]
+    assert run.last_val()["step"] == 4
+    assert set(run.evals) == {"val"}
+    (row,) = summary_rows(runs.values(), split="val")
+    scores = json.loads(eval_json.read_text())
+    assert row["run"] == "numbers-smoke" and row["task"] == "numbers" and row["direction"] == "en→de"
+    assert row["bleu"] == scores["bleu"] and row["chrf"] == scores["chrf"] and row["sentences"] == 4
+    assert row["bleu_signature"].startswith("nrefs:1")
+    assert row["val_ppl"] == pytest.approx(run.last_val()["ppl"])
+    assert row["parameters"] > 0 and row["steps"] == 4 and row["seed"] == 0
+    assert row["git_commit"] is None or len(row["git_commit"]) >= 40
+    assert row["wall_time_s"] > 0 and row["command"] and row["started"]
+    (no_test,) = summary_rows(runs.values(), split="test")
+    assert no_test["bleu"] is None  # nothing recorded for that split: no number
