@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain tqdm: tqdm.auto warns in notebooks without ipywidgets, and its widgets break altair offline
 
 from transformer.data import Pair, TokenBatchSampler, Tokenizer, collate, encode_pairs
 from transformer.model import Transformer
