@@ -31,6 +31,12 @@ test: $(STAMP)
 
 # The book. Every notebook executes during the build; -W --keep-going turns any cell error or Sphinx
 # warning into a failed build (after building every page). tests/test_book.py runs this target.
+# Chapter 11 reads Multi30k: from MULTI30K_DIR if set, else the offline copy beside the repository if
+# there is one, else the Hugging Face hub. (An absolute path: notebooks run in book/.)
+ifneq ($(wildcard ../shared/data/multi30k),)
+export MULTI30K_DIR ?= $(abspath ../shared/data/multi30k)
+endif
+
 book: $(STAMP) book-assets
 	rm -rf _build
 	$(BIN)/jupyter-book build . -W --keep-going

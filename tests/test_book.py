@@ -39,6 +39,7 @@ SCREENSHOT_PAGES = {
     "book/03_scaled_dot_product_attention",
     "book/07_positional_encoding",
     "book/09_full_model",
+    "book/11_training",
 }
 # Every jupyter-book 1.x page logs this; it comes from sphinx-thebe's script being included twice.
 KNOWN_HARMLESS = ("Identifier 'THEBE_JS_URL' has already been declared",)
@@ -229,6 +230,12 @@ def test_notebook_pages_have_a_colab_button(pages, doc: str) -> None:
     repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     expected = f"https://colab.research.google.com/github/{urlparse(repo).path.strip('/')}/blob/main/{doc}.ipynb"
     assert expected in pages[doc]["colab"], f"{doc}: no Colab launch link {expected}; found {pages[doc]['colab']}"
+
+
+def test_the_training_chapter_draws_its_plots_and_attention_chart(pages) -> None:
+    result = pages["book/11_training"]
+    assert len(result["images"]) >= 6, "schedule, label smoothing (2), padding, loss curve, attention heatmap"
+    assert result["charts"] >= 1 and result["drawn"] == result["charts"], "the cross-attention chart draws offline"
 
 
 def test_the_book_has_figures_charts_and_screenshots(pages) -> None:
