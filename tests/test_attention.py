@@ -47,6 +47,15 @@ def test_attention_matches_torch_sdpa(impl: str, masking: str) -> None:
     torch.testing.assert_close(out, expected)
 
 
+@pytest.mark.parametrize(("tq", "tk"), [(2, TK), (1, TK), (TK, 3)])
+def test_fast_causal_without_mask_matches_explicit_when_lengths_differ(tq: int, tk: int) -> None:
+    # is_causal means causal_mask(T_q, T_k) (queries are the last T_q keys, as in cached decoding);
+    # SDPA's own is_causal aligns top-left instead, so the fast path must not hand it over when T_q != T_k.
+    q, k, v = _qkv(tq=tq, tk=tk)
+    expected, _ = attention(q, k, v, is_causal=True)
+    torch.testing.assert_close(fast_attention(q, k, v, is_causal=True), expected)
+
+
 def test_explicit_weights_are_the_softmax_of_scaled_scores() -> None:
     q, k, v = _qkv()
     _, weights = attention(q, k, v)

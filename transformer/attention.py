@@ -59,7 +59,8 @@ def fast_attention(
     dropout_p: float = 0.0,
 ) -> Tensor:
     """Eq. (1) through PyTorch's fused kernels; same arguments and result as :func:`attention`."""
-    if mask is None:
+    if mask is None and (not is_causal or q.size(-2) == k.size(-2)):
+        # SDPA's is_causal aligns the mask top-left; ours (causal_mask) bottom-right. They agree only when T_q = T_k.
         return F.scaled_dot_product_attention(q, k, v, is_causal=is_causal, dropout_p=dropout_p)
     mask = _with_causal(mask, is_causal, q.size(-2), k.size(-2), q.device)
     assert mask is not None
