@@ -101,6 +101,31 @@ def test_evaluate_a_split_and_average(run_dir: Path, tmp_path: Path, capsys: pyt
     assert main(["average", "--run-dir", str(run_dir), "--last", "9", "--output", str(tmp_path / "x")]) == 2
 
 
+@pytest.mark.parametrize("last", ["0", "-1"])
+def test_average_rejects_a_last_below_one(run_dir: Path, tmp_path: Path, last: str,
+                                          capsys: pytest.CaptureFixture) -> None:
+    # found[-0:] is every checkpoint and found[1:] all but the oldest: neither is "the last N".
+    assert main(["average", "--run-dir", str(run_dir), "--last", last, "--output", str(tmp_path / "avg")]) == 2
+    assert "--last must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "avg").exists()
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--beam-size", "0", "beam_size must be >= 1"),
+    ("--batch-size", "0", "batch_size must be >= 1"),
+])
+def test_translate_rejects_sizes_below_one(run_dir: Path, option: str, value: str, message: str,
+                                           capsys: pytest.CaptureFixture) -> None:
+    assert main(["translate", "--model", str(run_dir), option, value, "forty five"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_evaluate_rejects_a_negative_limit(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    # pairs[:-3] would silently score all but the last three pairs.
+    assert main(["evaluate", "--model", str(run_dir), "--split", "val", "--limit", "-3", "--greedy"]) == 2
+    assert "--limit must be >= 0" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_number_task_end_to_end_from_the_cli(tmp_path: Path) -> None:
     """The CPU config trains to >= 99% exact match on held-out numbers; translate gets inputs right."""

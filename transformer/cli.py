@@ -131,7 +131,7 @@ def _load(args: argparse.Namespace):
     raw = load_run_config(path)
     run = RunConfig.from_dict(raw, source=str(path)) if raw else None
     d = run.decode if run else DecodeConfig()
-    beam = 1 if args.greedy else (args.beam_size or d.beam_size)
+    beam = 1 if args.greedy else (d.beam_size if args.beam_size is None else args.beam_size)
     options = dict(beam_size=beam, alpha=d.alpha if args.alpha is None else args.alpha,
                    extra_len=d.extra_len if args.extra_len is None else args.extra_len, batch_size=args.batch_size)
     return model, tokenizer, run, options
@@ -183,6 +183,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         if run is None:
             raise ValueError(f"{args.model} has no run_config.json, so its dataset is unknown; use --hyp/--ref")
         pairs = load_pairs(run.data, args.split)
+        if args.limit < 0:
+            raise ValueError(f"--limit must be >= 0 (0: the whole split), got {args.limit}")
         pairs = pairs[: args.limit] if args.limit else pairs
         scores, hyps = evaluate_translations(model, tokenizer, pairs, **options)
         if args.output:
@@ -211,6 +213,8 @@ def _average(args: argparse.Namespace) -> int:
 
     paths = list(args.checkpoints)
     if args.run_dir:
+        if args.last < 1:
+            raise ValueError(f"--last must be at least 1, got {args.last}")
         found = list_checkpoints(args.run_dir / "checkpoints")
         if len(found) < args.last:
             raise ValueError(f"{args.run_dir / 'checkpoints'} holds {len(found)} checkpoints, fewer than --last {args.last}")

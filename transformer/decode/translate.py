@@ -39,6 +39,10 @@ def translate(
     Sentences are sorted by length into batches (less padding) and returned in the input order.
     Source ids are ``tokens + [EOS]``, as in training (``transformer.data.encode_pairs``).
     """
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1 (1: greedy decoding), got {beam_size}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
