@@ -57,6 +57,13 @@ def test_overrides_take_toml_values_and_bare_words() -> None:
     ("model.preset=huge", r"'model.preset' .* must be one of"),
     ("model.d_model=30", r"\[model\] .*divisible by n_heads"),
     ("max_steps=3", r"must look like table.key=value"),
+    # Negative values that used to pass silently: grad_accum = ceil(-1 / max_tokens) = 0 trained on nothing,
+    # and val_pairs[:-3] decoded all but three validation sentences.
+    ("train.tokens_per_step=-1", r"'train.tokens_per_step' .* must be >= 0"),
+    ("train.eval_sentences=-3", r"'train.eval_sentences' .* must be >= 0"),
+    ("train.eval_every=-5", r"'train.eval_every' .* must be >= 0"),
+    ("train.save_every=-5", r"'train.save_every' .* must be >= 0"),
+    ("train.label_smoothing=1.5", r"'train.label_smoothing' .* must lie in \[0, 1\)"),
 ])
 def test_bad_keys_and_values_are_named(override: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):

@@ -182,6 +182,11 @@ def _validate(config: RunConfig, source: str) -> None:
     for key in ("max_steps", "max_tokens", "grad_accum", "warmup_steps", "log_every", "keep_last"):
         if getattr(config.train, key) < 1:
             raise ValueError(f"'train.{key}' in {source} must be >= 1, got {getattr(config.train, key)}")
+    for key in ("tokens_per_step", "eval_every", "eval_sentences", "save_every", "clip_norm"):
+        if getattr(config.train, key) < 0:
+            raise ValueError(f"'train.{key}' in {source} must be >= 0 (0: off), got {getattr(config.train, key)}")
+    if not 0.0 <= config.train.label_smoothing < 1.0:
+        raise ValueError(f"'train.label_smoothing' in {source} must lie in [0, 1), got {config.train.label_smoothing}")
     if config.decode.beam_size < 1:
         raise ValueError(f"'decode.beam_size' in {source} must be >= 1, got {config.decode.beam_size}")
     try:
