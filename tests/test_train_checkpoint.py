@@ -107,6 +107,22 @@ def test_optimizer_and_rng_state_round_trip_exactly(tmp_path: Path) -> None:
     assert_same_weights(model, model2)
 
 
+def test_cuda_rng_states_are_restored_in_device_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Keys "torch.cuda.10" < "torch.cuda.2" as strings: on 11+ GPUs a string sort would shuffle the states.
+    from transformer.train.state import rng_from_flat, rng_to_flat
+
+    tensors, meta = rng_to_flat()
+    n = 12
+    for i in range(n):
+        tensors[f"torch.cuda.{i}"] = torch.full((4,), i, dtype=torch.uint8)
+    restored: list[torch.Tensor] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: restored.extend(states))
+    rng_from_flat(tensors, meta)
+    assert [int(t[0]) for t in restored] == list(range(n))
+
+
 def test_failed_write_leaves_nothing_and_keeps_the_old_checkpoint(tmp_path: Path, monkeypatch) -> None:
     model, opt = trained_a_little()
     path = save_checkpoint(tmp_path / "step_00000001", model)

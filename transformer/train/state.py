@@ -64,7 +64,8 @@ def rng_to_flat() -> tuple[dict[str, Tensor], dict[str, Any]]:
 
 def rng_from_flat(tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
     torch.set_rng_state(tensors["torch.cpu"])
-    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("torch.cuda."))]
+    cuda_keys = sorted((k for k in tensors if k.startswith("torch.cuda.")), key=lambda k: int(k.rsplit(".", 1)[1]))
+    cuda = [tensors[k] for k in cuda_keys]  # in device order (as strings, "torch.cuda.10" < "torch.cuda.2")
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
     version, mt, gauss = meta["python"]
