@@ -74,6 +74,18 @@ def test_train_rejects_an_unknown_key(capsys: pytest.CaptureFixture) -> None:
     assert "unknown key 'train.warmup'" in capsys.readouterr().err
 
 
+def test_train_offline_without_local_data_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    from transformer.data import hub
+
+    for name in ("MULTI30K_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=hub.PROBE_TIMEOUT_S: False)
+    assert main(["train", str(CONFIG), "--set", "data.task=multi30k", "--set", "data.tokenizer=bpe",
+                 "--no-progress", "--out-dir", ""]) == 2
+    assert "MULTI30K_DIR" in capsys.readouterr().err
+
+
 def test_translate_without_tokenizer_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     save_checkpoint(tmp_path / "c", Transformer(ModelConfig.tiny(vocab_size=20)))
     assert main(["translate", "--model", str(tmp_path / "c"), "one"]) == 2

@@ -30,11 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     _evaluate_parser(commands)
     _average_parser(commands)
     args = parser.parse_args(argv)
+    from transformer.data.hub import HubUnavailableError
     from transformer.train.checkpoint import CheckpointError
 
     try:
         return args.run(args)
-    except (CheckpointError, ValueError, FileNotFoundError) as e:
+    except (CheckpointError, HubUnavailableError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
