@@ -132,6 +132,15 @@ def test_translate_rejects_sizes_below_one(run_dir: Path, option: str, value: st
     assert message in capsys.readouterr().err
 
 
+def test_translate_names_a_bad_device(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["translate", "--model", str(run_dir), "--device", "gpu", "forty five"]) == 2
+    assert "unknown device 'gpu'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["translate", "--model", str(run_dir), "--device", "cuda", "forty five"]) == 2
+        err = capsys.readouterr().err
+        assert "CUDA is not available" in err and "train.device" not in err  # the option is --device here
+
+
 def test_evaluate_rejects_a_negative_limit(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
     # pairs[:-3] would silently score all but the last three pairs.
     assert main(["evaluate", "--model", str(run_dir), "--split", "val", "--limit", "-3", "--greedy"]) == 2

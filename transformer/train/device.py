@@ -10,9 +10,12 @@ import torch
 def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     """``"auto"``: CUDA (this process's GPU under torchrun), else MPS, else CPU; or a name like ``"cuda:1"``."""
     if name != "auto":
-        device = torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"train.device={name!r} but CUDA is not available; use 'auto' or 'cpu'")
+            raise ValueError(f"device {name!r} was asked for, but CUDA is not available; use 'auto' or 'cpu'")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
