@@ -100,6 +100,11 @@ def test_length_penalty_is_the_gnmt_formula() -> None:
     assert length_penalty(30, 0.0) == 1.0
 
 
+def test_negative_length_penalty_is_refused() -> None:
+    with pytest.raises(ValueError, match="alpha"):
+        run_beam([T1], k=2, alpha=-0.5)
+
+
 def test_beam_finds_what_greedy_misses() -> None:
     (hyps,), decoder = run_beam([T1], k=2, alpha=0.0)
     # Step 2 ranks B·EOS .36, A·EOS .24, A·A .21, A·B .15: both EOS are in the top 2 and finish; the

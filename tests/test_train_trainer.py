@@ -65,6 +65,17 @@ def test_resume_gives_identical_weights(tmp_path: Path) -> None:
     ]
 
 
+def test_resume_from_an_older_checkpoint_drops_the_metrics_written_after_it(tmp_path: Path) -> None:
+    """A crash after step 10 but before the step-20 checkpoint: the resumed run re-logs 15 and 20 once."""
+    Trainer(small_config(tmp_path, "train.max_steps=20")).fit()
+    shutil.rmtree(latest_checkpoint(tmp_path / "checkpoints"))  # as if the run died before saving step 20
+    resumed = Trainer(small_config(tmp_path, "train.max_steps=20", "train.resume=true"))
+    assert resumed.step == 10
+    resumed.fit()
+    steps = [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl", "train")]
+    assert steps == [5, 10, 15, 20]
+
+
 def test_schedule_advances_once_per_optimizer_step_not_per_micro_batch(tmp_path: Path) -> None:
     trainer = Trainer(small_config(tmp_path, "train.max_steps=5", "train.grad_accum=3", "train.log_every=1"))
     trainer.fit()

@@ -64,6 +64,9 @@ def beam_search(
     """
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if alpha < 0:
+        # The early-stopping bound divides by lp(max length), the largest penalty only when alpha >= 0.
+        raise ValueError(f"length penalty alpha must be >= 0 (the paper: 0.6, §6.1), got {alpha}")
     k = beam_size
     active = list(range(len(max_lengths)))  # sentences still decoding, in row-block order
     prefixes: list[list[int]] = [[] for _ in range(len(active) * k)]  # generated tokens of each row

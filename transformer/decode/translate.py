@@ -45,24 +45,26 @@ def translate(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    max_src = model.config.max_len  # longer inputs are cut to fit the positional table (§3.5)
-    encoded = [tokenizer.encode(s)[: max_src - 1] + [tokenizer.eos_id] for s in sentences]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    outputs: list[str] = [""] * len(sentences)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        width = max(len(encoded[i]) for i in chunk)
-        src = torch.full((len(chunk), width), tokenizer.pad_id, dtype=torch.long)  # (B, S)
-        for row, i in enumerate(chunk):
-            src[row, : len(encoded[i])] = torch.tensor(encoded[i])
-        src = src.to(device)
-        ids = {"bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id, "extra_len": extra_len}
-        if beam_size == 1:
-            best = [h.tokens for h in greedy_decode(model, src, **ids)]
-        else:
-            best = [hs[0].tokens for hs in beam_decode(model, src, beam_size=beam_size, alpha=alpha, **ids)]
-        for i, tokens in zip(chunk, best):
-            outputs[i] = tokenizer.decode(tokens)
-    model.train(was_training)
+    try:
+        device = next(model.parameters()).device
+        max_src = model.config.max_len  # longer inputs are cut to fit the positional table (§3.5)
+        encoded = [tokenizer.encode(s)[: max_src - 1] + [tokenizer.eos_id] for s in sentences]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        outputs: list[str] = [""] * len(sentences)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = max(len(encoded[i]) for i in chunk)
+            src = torch.full((len(chunk), width), tokenizer.pad_id, dtype=torch.long)  # (B, S)
+            for row, i in enumerate(chunk):
+                src[row, : len(encoded[i])] = torch.tensor(encoded[i])
+            src = src.to(device)
+            ids = {"bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id, "extra_len": extra_len}
+            if beam_size == 1:
+                best = [h.tokens for h in greedy_decode(model, src, **ids)]
+            else:
+                best = [hs[0].tokens for hs in beam_decode(model, src, beam_size=beam_size, alpha=alpha, **ids)]
+            for i, tokens in zip(chunk, best):
+                outputs[i] = tokenizer.decode(tokens)
+    finally:
+        model.train(was_training)
     return outputs

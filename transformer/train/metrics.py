@@ -14,13 +14,20 @@ from typing import Any
 
 
 class MetricsLogger:
-    """Append records to ``path`` (JSONL) and keep them in memory (``records``)."""
+    """Append records to ``path`` (JSONL) and keep them in memory (``records``).
 
-    def __init__(self, path: str | Path | None) -> None:
+    ``resume_step``: a resumed run keeps the records up to that step and drops later ones (written
+    after the checkpoint it resumes from, they would otherwise appear twice).
+    """
+
+    def __init__(self, path: str | Path | None, resume_step: int | None = None) -> None:
         self.path = Path(path) if path else None
         self.records: list[dict[str, Any]] = []
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if resume_step is not None and self.path.exists():
+                kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
+                self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def log(self, record: dict[str, Any]) -> None:
         record = {k: _clean(v) for k, v in record.items()}

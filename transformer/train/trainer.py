@@ -101,18 +101,25 @@ class Trainer:
             self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
             self.schedule.load_state_dict(state["schedule"])
             self._say(f"resumed from {resume_from} at step {self.step}")
+            self._resumed_layout = (state.get("world_size"), state.get("grad_accum"))
         self._say(f"model: {self.model.num_parameters():,} parameters on {self.device} (world size {self.dist.world_size})")
 
         world = self.dist.world_size
         self.grad_accum = math.ceil(t.tokens_per_step / (t.max_tokens * world)) if t.tokens_per_step else t.grad_accum
         self.sampler = TokenBatchSampler(self.examples, t.max_tokens, shuffle=True, seed=t.seed,
                                          rank=self.dist.rank, world_size=world)
+        if resume_from is not None and self._resumed_layout != (world, self.grad_accum):
+            saved_world, saved_accum = self._resumed_layout
+            self._say(f"warning: the checkpoint was written with world size {saved_world} and grad_accum "
+                      f"{saved_accum}, this run has {world} and {self.grad_accum}: training goes on, but the data "
+                      "order is no longer exactly that of an uninterrupted run")
         self.amp_dtype = autocast_dtype(self.device, t.precision)
         module: torch.nn.Module = self.model
         if self.dist.enabled:
             module = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.train_module = torch.compile(module) if t.compile else module
-        self.metrics = MetricsLogger(self.out_dir / "metrics.jsonl" if self.out_dir and self.is_main else None)
+        self.metrics = MetricsLogger(self.out_dir / "metrics.jsonl" if self.out_dir and self.is_main else None,
+                                     resume_step=self.step if resume_from is not None else None)
         self.history = self.metrics.records
         self.interrupted = False
         self._stop_requested, self._stop_requested_at = False, 0.0
