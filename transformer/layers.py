@@ -18,7 +18,6 @@ from torch import Tensor, nn
 
 from transformer.attention import MultiHeadAttention
 from transformer.feed_forward import PositionwiseFeedForward
-from transformer.masks import causal_mask
 
 
 class _Residual(nn.Module):
@@ -137,8 +136,8 @@ class DecoderLayer(nn.Module):
                     k = torch.cat([cache.self_k, k], dim=2)  # (B, h, T_past + T, d_k)
                     v = torch.cat([cache.self_v, v], dim=2)
                 cache.self_k, cache.self_v = k, v
-                mask = None if h.size(1) == 1 else causal_mask(h.size(1), k.size(2), device=h.device)
-                out, w = self.self_attn.attend(h, k, v, mask, need_weights=need)
+                # New queries are the last positions of the keys: causal with an offset (one step: no mask).
+                out, w = self.self_attn.attend(h, k, v, is_causal=h.size(1) > 1, need_weights=need)
             if attn_weights is not None and w is not None:
                 attn_weights.append(w)
             return out
