@@ -22,11 +22,6 @@ PAD, BOS, EOS, A, B = 0, 1, 2, 3, 4
 V = 5
 
 
-@pytest.fixture(autouse=True)
-def _seed() -> None:
-    torch.manual_seed(0)
-
-
 class TreeDecoder:
     """A fake :class:`StepDecoder`: fixed next-token probabilities for each prefix of each sentence.
 

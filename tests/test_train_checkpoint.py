@@ -29,11 +29,6 @@ from transformer.train.checkpoint import (
 V = 17
 
 
-@pytest.fixture(autouse=True)
-def _seed() -> None:
-    torch.manual_seed(0)
-
-
 def tiny(**overrides: object) -> Transformer:
     return Transformer(ModelConfig.tiny(vocab_size=V, **overrides))
 

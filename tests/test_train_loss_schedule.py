@@ -19,11 +19,6 @@ from transformer.train import (
 PAD = 0
 
 
-@pytest.fixture(autouse=True)
-def _seed() -> None:
-    torch.manual_seed(0)
-
-
 def logits_and_target(b: int = 3, t: int = 5, v: int = 11) -> tuple[torch.Tensor, torch.Tensor]:
     logits = torch.randn(b, t, v) * 3
     target = torch.randint(1, v, (b, t))

@@ -21,11 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "numbers-cpu.toml"
 
 
-@pytest.fixture(autouse=True)
-def _seed() -> None:
-    torch.manual_seed(0)
-
-
 def small_config(out_dir: Path | str, *overrides: str) -> RunConfig:
     """The numbers task on a very small model: a few hundred milliseconds per 10 steps."""
     base = [
