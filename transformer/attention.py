@@ -58,7 +58,18 @@ def fast_attention(
     is_causal: bool = False,
     dropout_p: float = 0.0,
 ) -> Tensor:
-    """Eq. (1) through PyTorch's fused kernels; same arguments and result as :func:`attention`."""
+    """Eq. (1) through PyTorch's fused kernels; same arguments and result as :func:`attention`.
+
+    On the CPU, bf16/fp16 inputs are attended in float32 and the output cast back: PyTorch's CPU
+    flash-attention kernel with a mask is about 3x slower in bf16 than in fp32 (its backward most),
+    measured in ``benchmarks/profile_train_step.py``. The products it skips are a small share of the
+    FLOPs at d_k = 64, and float32 is the more accurate of the two.
+    """
+    if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
+        dtype = q.dtype
+        with torch.autocast("cpu", enabled=False):  # autocast would send SDPA back to bf16
+            out = fast_attention(q.float(), k.float(), v.float(), mask, is_causal=is_causal, dropout_p=dropout_p)
+        return out.to(dtype)
     if mask is None and (not is_causal or q.size(-2) == k.size(-2)):
         # SDPA's is_causal aligns the mask top-left; ours (causal_mask) bottom-right. They agree only when T_q = T_k.
         return F.scaled_dot_product_attention(q, k, v, is_causal=is_causal, dropout_p=dropout_p)

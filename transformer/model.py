@@ -139,11 +139,14 @@ class Transformer(nn.Module):
     def embed_tgt(self, tgt: Tensor, offset: int = 0) -> Tensor:
         return self.dropout(self.tgt_pos(self.tgt_embed(tgt), offset))
 
+    @property
+    def output_weight(self) -> Tensor:
+        """The pre-softmax projection (V, D): the tied target embedding, or the untied output layer."""
+        return self.tgt_embed.weight if self.output is None else self.output.weight
+
     def project(self, h: Tensor) -> Tensor:
         """Decoder states (B, T, D) -> logits (B, T, V)."""
-        if self.output is None:
-            return h @ self.tgt_embed.weight.t()
-        return self.output(h)
+        return h @ self.output_weight.t()
 
     def encode(self, src: Tensor, attn_weights: list[Tensor] | None = None) -> Tensor:
         """Source ids (B, S) -> memory (B, S, D)."""
@@ -157,27 +160,31 @@ class Transformer(nn.Module):
         *,
         cache: DecoderCache | None = None,
         attn_weights: list[Tensor] | None = None,
+        project: bool = True,
     ) -> Tensor:
         """Target ids (B, T) -> logits (B, T, V), given memory (B, S, D) and src_mask (B, 1, 1, S).
 
         With a ``cache``, ``tgt`` holds only the positions after ``cache.length``; the cache grows.
+        ``project=False`` returns the decoder states (B, T, D) before the pre-softmax projection.
         """
         offset = cache.length if cache is not None else 0
         h = self.decoder(self.embed_tgt(tgt, offset), memory, src_mask, cache=cache, attn_weights=attn_weights)
         if cache is not None:
             cache.length += tgt.size(1)
-        return self.project(h)
+        return self.project(h) if project else h
 
     def new_cache(self) -> DecoderCache:
         return DecoderCache([LayerCache() for _ in range(self.config.n_layers)])
 
-    def forward(self, src: Tensor, tgt: Tensor) -> Tensor:
+    def forward(self, src: Tensor, tgt: Tensor, *, project: bool = True) -> Tensor:
         """Teacher forcing. Args: src (B, S), tgt (B, T) token ids (tgt starts with BOS).
 
-        Returns: logits (B, T, V); position t predicts target token t + 1.
+        Returns: logits (B, T, V); position t predicts target token t + 1. With ``project=False``, the
+        decoder states (B, T, D) instead, for a loss that applies the projection itself (the trainer's
+        :func:`~transformer.train.loss.projected_label_smoothed_cross_entropy`).
         """
         src_mask = self.src_mask(src)
-        return self.decode(tgt, self.encode(src), src_mask)
+        return self.decode(tgt, self.encode(src), src_mask, project=project)
 
     def attention_maps(self, src: Tensor, tgt: Tensor) -> dict[str, list[Tensor]]:
         """Attention weights of every layer, each (B, h, T_q, T_k), for drawing.

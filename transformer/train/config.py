@@ -56,8 +56,10 @@ class TrainConfig:
     clip_norm: float = 0.0  # gradient clipping by global norm; 0: off (the paper does not clip)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: str = "auto"  # auto (bf16 autocast on GPUs that support it) | bf16 | fp32
+    precision: str = "auto"  # auto (bf16 autocast on GPUs and CPUs with bf16 instructions) | bf16 | fp32
     compile: bool = False  # torch.compile the model for training
+    fused_loss: bool = True  # projection + loss in chunks, padding skipped, no (N, V) logits held
+    threads: int = 0  # intra-op CPU threads (0: PyTorch's default, one per core)
     log_every: int = 100  # steps between metric records
     eval_every: int = 1000  # steps between validation losses (0: only at the end)
     eval_sentences: int = 0  # > 0: also greedy-decode this many validation sentences (BLEU, exact match)
@@ -182,7 +184,7 @@ def _validate(config: RunConfig, source: str) -> None:
     for key in ("max_steps", "max_tokens", "grad_accum", "warmup_steps", "log_every", "keep_last"):
         if getattr(config.train, key) < 1:
             raise ValueError(f"'train.{key}' in {source} must be >= 1, got {getattr(config.train, key)}")
-    for key in ("tokens_per_step", "eval_every", "eval_sentences", "save_every", "clip_norm"):
+    for key in ("threads", "tokens_per_step", "eval_every", "eval_sentences", "save_every", "clip_norm"):
         if getattr(config.train, key) < 0:
             raise ValueError(f"'train.{key}' in {source} must be >= 0 (0: off), got {getattr(config.train, key)}")
     if not 0.0 <= config.train.label_smoothing < 1.0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 
@@ -24,19 +25,35 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (AVX-512 BF16 or AMX), as oneDNN sees it."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
     """The autocast dtype, or None for plain float32.
 
-    "auto" uses bfloat16 on CUDA GPUs that support it (Ampere and newer) and float32 elsewhere.
-    bfloat16 keeps float32's exponent range, so no loss scaling is needed (float16 would need a
-    GradScaler and is not offered). Master weights and Adam's moments stay float32 either way.
+    "auto" uses bfloat16 on CUDA GPUs that support it (Ampere and newer) and on CPUs with bf16
+    matrix instructions (AVX-512 BF16, AMX), float32 elsewhere. bfloat16 keeps float32's exponent
+    range, so no loss scaling is needed (float16 would need a GradScaler and is not offered). Master
+    weights, Adam's moments, the softmax over the vocabulary and the loss stay float32 either way.
+    "bf16" on a CPU without those instructions is emulated and slower than float32: it runs, with a
+    warning.
     """
     if precision == "fp32":
         return None
     if precision == "bf16":
+        if device.type == "cpu" and not cpu_has_bf16():
+            warnings.warn("precision 'bf16' on a CPU without bf16 instructions (AVX-512 BF16 / AMX) is emulated "
+                          "and slower than fp32; set train.precision='auto' to pick the fast one", stacklevel=2)
         return torch.bfloat16
     if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if device.type == "cpu" and cpu_has_bf16() else None
     raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
 
 

@@ -70,3 +70,91 @@ def label_smoothed_cross_entropy(
         # Like F.cross_entropy: 0/0 = NaN for a batch made only of padding.
         loss, nll = loss / n_tokens, nll / n_tokens
     return LossOutput(loss, nll, n_tokens)
+
+
+def projected_label_smoothed_cross_entropy(
+    hidden: Tensor,
+    weight: Tensor,
+    target: Tensor,
+    smoothing: float = 0.1,
+    ignore_index: int = 0,
+    *,
+    chunk_tokens: int | None = None,
+) -> LossOutput:
+    """The pre-softmax projection (§3.4) and :func:`label_smoothed_cross_entropy` in one pass, in chunks.
+
+    Equal to ``label_smoothed_cross_entropy(hidden @ weight.T, target, smoothing, ignore_index)`` (sum),
+    without ever holding the (N, V) logits: padding positions are dropped before the projection, and
+    the remaining rows go through in chunks of ``chunk_tokens`` whose logits fit in the CPU's cache.
+    Each chunk's gradient is known in closed form as soon as its logits are, so it is computed in the
+    forward pass and only the (N, D) and (V, D) gradients are kept for backward:
+
+        d loss / d z = softmax(z) - (1 - ε) onehot(y) - ε / V          (per token, z = its logits)
+
+    Under ``torch.autocast`` the two matmuls run in the autocast dtype (bf16), the softmax, the loss
+    and the gradient accumulation in float32.
+
+    Args:
+        hidden: (..., D) decoder states; weight: (V, D) the output projection (the tied embedding).
+        target: (...) reference ids; ``ignore_index`` positions do not count.
+        chunk_tokens: rows per chunk (default: about 2^20 / V, a few MB of float32 logits).
+
+    Returns:
+        ``LossOutput(loss, nll, n_tokens)``, summed over tokens; ``nll`` carries no gradient.
+    """
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"label smoothing must lie in [0, 1), got {smoothing!r}")
+    keep = target.reshape(-1) != ignore_index  # (N,)
+    rows = hidden.reshape(-1, hidden.size(-1))[keep]  # (N_real, D)
+    labels = target.reshape(-1)[keep]  # (N_real,)
+    dtype = torch.get_autocast_dtype(hidden.device.type) if torch.is_autocast_enabled(hidden.device.type) else None
+    chunk = chunk_tokens or max(16, 2**20 // weight.size(0))
+    need_grad = torch.is_grad_enabled() and (rows.requires_grad or weight.requires_grad)
+    loss, nll = _ProjectedCrossEntropy.apply(rows, weight, labels, smoothing, chunk, dtype, need_grad)
+    return LossOutput(loss, nll, keep.sum())
+
+
+class _ProjectedCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, rows: Tensor, weight: Tensor, labels: Tensor, smoothing: float, chunk: int,
+                dtype: torch.dtype | None, need_grad: bool) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        compute = dtype or weight.dtype
+        w = weight.to(compute)  # (V, D)
+        h = rows.to(compute)  # (N, D)
+        n, vocab = h.size(0), w.size(0)
+        grad_h = torch.empty(n, h.size(1), dtype=torch.float32, device=h.device) if need_grad else None
+        grad_w = torch.zeros(w.shape, dtype=torch.float32, device=h.device) if need_grad else None
+        # bf16 weight-gradient of one chunk, added into the float32 sum without a fresh (V, D) cast each time
+        chunk_grad_w = torch.empty(w.shape, dtype=compute, device=h.device) if need_grad and compute != torch.float32 else None
+        loss = torch.zeros((), dtype=torch.float32, device=h.device)
+        nll = torch.zeros((), dtype=torch.float32, device=h.device)
+        for start in range(0, n, chunk):
+            end = min(start + chunk, n)
+            y = labels[start:end, None]  # (n_c, 1)
+            z = (h[start:end] @ w.t()).float()  # (n_c, V) logits
+            lse = torch.logsumexp(z, dim=-1)  # (n_c,)
+            token_nll = lse - z.gather(1, y).squeeze(1)  # -log p(y)
+            token_uniform = lse - z.mean(dim=-1)  # -mean_k log p(k)
+            loss += ((1.0 - smoothing) * token_nll + smoothing * token_uniform).sum()
+            nll += token_nll.sum()
+            if need_grad:
+                g = z.sub_(lse[:, None]).exp_().sub_(smoothing / vocab)  # softmax - ε/V, in place
+                g.scatter_add_(1, y, g.new_full(y.shape, smoothing - 1.0))  # - (1 - ε) onehot(y)
+                g = g.to(compute)
+                grad_h[start:end] = g @ w  # (n_c, D)
+                if compute == torch.float32:
+                    grad_w.addmm_(g.t(), h[start:end])  # (V, D)
+                else:
+                    grad_w += torch.mm(g.t(), h[start:end], out=chunk_grad_w)
+        ctx.mark_non_differentiable(nll)
+        if need_grad:
+            ctx.save_for_backward(grad_h, grad_w)
+        ctx.dtypes = (rows.dtype, weight.dtype)
+        return loss, nll
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor, grad_nll: Tensor):  # type: ignore[override]
+        grad_h, grad_w = ctx.saved_tensors
+        rows_dtype, weight_dtype = ctx.dtypes
+        return (grad_h.mul(grad_loss).to(rows_dtype), grad_w.mul(grad_loss).to(weight_dtype),
+                None, None, None, None, None)

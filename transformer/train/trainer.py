@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from torch.profiler import record_function
 from tqdm import tqdm  # plain tqdm: tqdm.auto warns in notebooks without ipywidgets, and its widgets break altair offline
 
 from transformer.data import Pair, TokenBatchSampler, Tokenizer, collate, encode_pairs
@@ -48,7 +49,7 @@ from transformer.train.config import RunConfig
 from transformer.train.datasets import build_tokenizer, load_pairs
 from transformer.train.device import autocast, autocast_dtype, memory_gb, pick_device
 from transformer.train.distributed import all_reduce_sum, barrier, init_distributed, shutdown
-from transformer.train.loss import label_smoothed_cross_entropy
+from transformer.train.loss import label_smoothed_cross_entropy, projected_label_smoothed_cross_entropy
 from transformer.train.metrics import MetricsLogger, perplexity
 from transformer.train.optim import build_optimizer
 from transformer.train.runinfo import run_info
@@ -72,6 +73,8 @@ class Trainer:
                  callbacks: tuple = ()) -> None:
         self.config, self.callbacks = config, callbacks
         t = config.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
         self.device = pick_device(t.device, int(os.environ.get("LOCAL_RANK", "0")))
         self.dist = init_distributed(use_cuda=self.device.type == "cuda")
         self.is_main = self.dist.is_main
@@ -189,7 +192,8 @@ class Trainer:
 
     def _train_step(self) -> dict[str, Any]:
         t, dev, world = self.config.train, self.device, self.dist.world_size
-        micro = [next(self._stream) for _ in range(self.grad_accum)]
+        with record_function("data"):  # collate (padding) of this step's micro-batches
+            micro = [next(self._stream) for _ in range(self.grad_accum)]
         n_tokens = all_reduce_sum(torch.tensor([float(sum(b.n_tokens for b in micro))], device=dev), self.dist).item()
         seed = int(np.random.SeedSequence([t.seed, self.dist.rank, self.step]).generate_state(1)[0])
         torch.manual_seed(seed)  # dropout of this step on this rank
@@ -202,25 +206,38 @@ class Trainer:
             last = i == len(micro) - 1
             no_sync = self.train_module.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
             with no_sync:
-                with autocast(dev, self.amp_dtype):
-                    logits = self.train_module(batch.src, batch.tgt_in)  # (B, T, V)
-                out = label_smoothed_cross_entropy(logits, batch.tgt_out, t.label_smoothing, self.tokenizer.pad_id)
+                with record_function("forward"), autocast(dev, self.amp_dtype):
+                    out = self._forward_loss(self.train_module, batch)
                 # DDP averages gradients over ranks; x world makes the result sum / all tokens of the step.
-                (out.loss * (world / n_tokens)).backward()
+                with record_function("backward"):
+                    (out.loss * (world / n_tokens)).backward()
             loss_sum += out.loss.detach()
             nll_sum += out.nll.detach()
         stop = torch.tensor(float(self._stop_requested), device=dev)
         loss_sum, nll_sum, stop = all_reduce_sum(torch.stack([loss_sum, nll_sum, stop]), self.dist).tolist()
         if not math.isfinite(loss_sum):
             self._diverged(f"the loss became {loss_sum / n_tokens}")
-        lr = self.schedule.step(self.optimizer)
-        max_norm = t.clip_norm if t.clip_norm > 0 else math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
-        if not math.isfinite(grad_norm):
-            self._diverged(f"the gradient norm became {grad_norm}")
-        self.optimizer.step()
+        with record_function("optimizer"):  # gradient norm (and clipping), Adam
+            lr = self.schedule.step(self.optimizer)
+            max_norm = t.clip_norm if t.clip_norm > 0 else math.inf
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+            if not math.isfinite(grad_norm):
+                self._diverged(f"the gradient norm became {grad_norm}")
+            self.optimizer.step()
         self.step += 1
         return {"loss": loss_sum, "nll": nll_sum, "tokens": n_tokens, "lr": lr, "grad_norm": grad_norm, "stop": stop > 0}
+
+    def _forward_loss(self, module: torch.nn.Module, batch: Any) -> Any:
+        """The label-smoothed loss of a batch (§5.4); with ``train.fused_loss`` the projection is fused in."""
+        t, pad = self.config.train, self.tokenizer.pad_id
+        if not t.fused_loss:
+            logits = module(batch.src, batch.tgt_in)  # (B, T, V)
+            with record_function("loss"):
+                return label_smoothed_cross_entropy(logits, batch.tgt_out, t.label_smoothing, pad)
+        hidden = module(batch.src, batch.tgt_in, project=False)  # (B, T, D)
+        with record_function("loss"):
+            return projected_label_smoothed_cross_entropy(hidden, self.model.output_weight, batch.tgt_out,
+                                                          t.label_smoothing, pad)
 
     def _diverged(self, what: str) -> None:
         last = latest_checkpoint(self.ckpt_dir) if self.ckpt_dir else None
@@ -253,8 +270,7 @@ class Trainer:
         for indices in sampler:
             batch = collate([self.val_examples[j] for j in indices], pad_id=self.tokenizer.pad_id).to(self.device)
             with autocast(self.device, self.amp_dtype):
-                logits = self.model(batch.src, batch.tgt_in)
-            out = label_smoothed_cross_entropy(logits, batch.tgt_out, t.label_smoothing, self.tokenizer.pad_id)
+                out = self._forward_loss(self.model, batch)
             sums = [a + b for a, b in zip(sums, (out.loss.item(), out.nll.item(), out.n_tokens.item()))]
         record: dict[str, Any] = {"split": "val", "step": self.step, "loss": sums[0] / sums[2],
                                   "nll": sums[1] / sums[2], "ppl": perplexity(sums[1] / sums[2]),
