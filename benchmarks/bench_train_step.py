@@ -1,17 +1,26 @@
-"""Training throughput and peak memory: our model vs torch.nn.Transformer of the same size.
+"""Training throughput, CPU "MFU" and peak memory: our trainer's step vs torch.nn.Transformer.
 
-Both models see the same batches (random tokens, a token budget per batch, right padding) and do the
-same work per step: embeddings x sqrt(d_model) + sinusoidal positions, the encoder-decoder, the tied
-pre-softmax projection, cross-entropy, backward and an Adam step. Each variant runs in its own
-subprocess so that its peak memory is its own.
+Every variant sees the same batches (random tokens with Multi30k-like lengths, right padding, a token
+budget per batch) and does the same work per step: embeddings x sqrt(d_model) + sinusoidal positions,
+the encoder-decoder, the tied pre-softmax projection, label-smoothed cross-entropy (ε = 0.1), backward
+and an Adam step. Each variant runs in its own subprocess (its peak memory is its own); rounds
+alternate the variants so that drift in machine load hits all of them, and the best round is kept.
 
-    python benchmarks/bench_train_step.py                      # CPU, the `small` preset
-    python benchmarks/bench_train_step.py --preset base --device cuda --dtype bf16
+Variants:
+    ours-fp32   this package in float32, logits then the loss: the trainer before `fused_loss`
+    ours-fast   the trainer's defaults: bf16 autocast where the device has bf16 (else fp32), the fused
+                chunked projection + loss (train.fused_loss), float32 attention on the CPU
+    torch-fp32  torch.nn.Transformer of the same size, float32, F.cross_entropy on the logits
+    torch-bf16  the same under bf16 autocast
 
-On CUDA it also prints model FLOPs utilisation (MFU) against --peak-tflops. FLOPs per target token
-for a training step are counted as 6 x (parameters touched per token, embeddings excluded but the
-output projection included) + 6 x 2 x n_layers x d_model x (self + cross attention key length), the
-usual 6N approximation plus the attention score and value products (forward 2, backward 4).
+    python benchmarks/bench_train_step.py                      # CPU, the `small` preset, all four
+    python benchmarks/bench_train_step.py --preset base --device cuda --variants ours-fast,torch-bf16
+
+It also measures, in the same run, the peak of a 2048 x 2048 matmul in fp32 and bf16 on this device,
+and prints each variant's achieved model FLOP/s as a fraction of the peak of its precision (a CPU
+"MFU"). FLOPs per real target token are counted as 6 x (parameters touched per token, embeddings
+excluded but the output projection included) + 6 x 2 x n_layers x d_model x (self + cross attention
+key length), the usual 6N approximation plus the attention score and value products.
 """
 
 from __future__ import annotations
@@ -33,7 +42,11 @@ from torch import nn
 
 from transformer import ModelConfig, Transformer
 from transformer.embeddings import sinusoidal_table
+from transformer.train.device import autocast_dtype
+from transformer.train.loss import label_smoothed_cross_entropy, projected_label_smoothed_cross_entropy
 from transformer.train.runinfo import run_info
+
+VARIANTS = ("ours-fp32", "ours-fast", "torch-fp32", "torch-bf16")
 
 PRESETS = {"tiny": ModelConfig.tiny, "small": ModelConfig.small, "base": ModelConfig.base}
 
@@ -89,14 +102,23 @@ def flops_per_token(c: ModelConfig, src_len: int, tgt_len: int) -> float:
     return 6 * params + 6 * attention
 
 
+def variant_dtype(which: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a variant (None: float32)."""
+    if which == "ours-fast":
+        return autocast_dtype(device, "auto")
+    return torch.bfloat16 if which.endswith("bf16") else None
+
+
 def run_one(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
     cfg = PRESETS[args.preset](vocab_size=args.vocab)
-    model = (Transformer(cfg) if args.which == "ours" else TorchReference(cfg)).to(device).train()
+    ours = args.which.startswith("ours")
+    model = (Transformer(cfg) if ours else TorchReference(cfg)).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
     batches = [(s.to(device), t.to(device)) for s, t in make_batches(args.warmup + args.steps, args.tokens, args.vocab, args.seed)]
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.dtype == "bf16")
+    dtype = variant_dtype(args.which, device)
+    autocast = torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -106,78 +128,115 @@ def run_one(args: argparse.Namespace) -> dict:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         with autocast:
-            logits = model(src, tgt[:, :-1])
-        loss = F.cross_entropy(logits.float().flatten(0, 1), tgt[:, 1:].flatten(), ignore_index=0)
+            if args.which == "ours-fast":
+                hidden = model(src, tgt[:, :-1], project=False)
+                loss = projected_label_smoothed_cross_entropy(hidden, model.output_weight, tgt[:, 1:], 0.1, 0).loss
+            else:
+                logits = model(src, tgt[:, :-1])
+        if args.which == "ours-fp32":
+            loss = label_smoothed_cross_entropy(logits, tgt[:, 1:], 0.1, 0).loss
+        elif not ours:
+            loss = F.cross_entropy(logits.float().flatten(0, 1), tgt[:, 1:].flatten(), ignore_index=0,
+                                   label_smoothing=0.1, reduction="sum")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss / (tgt[:, 1:] != 0).sum()).backward()
         opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
         if i >= args.warmup:
             elapsed += time.perf_counter() - t0
-            n_tokens += int((tgt[:, 1:] != 0).sum())
-            flops += flops_per_token(cfg, src.size(1), tgt.size(1) - 1) * tgt[:, 1:].numel()
+            real = int((tgt[:, 1:] != 0).sum())
+            n_tokens += real
+            flops += flops_per_token(cfg, src.size(1), tgt.size(1) - 1) * real
     peak = (
         torch.cuda.max_memory_allocated() / 2**20
         if device.type == "cuda"
         else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
     )
-    return {"which": args.which, "tokens_per_s": n_tokens / elapsed, "ms_per_step": 1e3 * elapsed / args.steps,
+    return {"which": args.which, "dtype": "bf16" if dtype == torch.bfloat16 else "fp32",
+            "tokens_per_s": n_tokens / elapsed, "ms_per_step": 1e3 * elapsed / args.steps,
             "peak_mib": peak, "tflops": flops / elapsed / 1e12}
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    """Best TFLOP/s of an n x n matmul in ``dtype`` on ``device`` (the denominator of the CPU "MFU")."""
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    best = math.inf
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e12
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="model size (default: small)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--dtype", choices=["fp32", "bf16"], default=None, help="default: bf16 on CUDA, else fp32")
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {', '.join(VARIANTS)} (default: all)")
     p.add_argument("--vocab", type=int, default=8000, help="shared vocabulary size (default: 8000)")
-    p.add_argument("--tokens", type=int, default=2048, help="token budget per batch (default: 2048)")
+    p.add_argument("--tokens", type=int, default=4096, help="token budget per batch, as train.max_tokens (default: 4096)")
     p.add_argument("--steps", type=int, default=10, help="timed steps (default: 10)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default: 3)")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per model; the best is kept")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per variant; the best is kept")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--peak-tflops", type=float, default=989.0, help="GPU peak bf16 dense TFLOP/s for MFU (H100 SXM: 989)")
     p.add_argument("--out", type=Path, help="also write the results, args and run info to this JSON file")
-    p.add_argument("--which", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    p.add_argument("--which", choices=VARIANTS, help=argparse.SUPPRESS)
     args = p.parse_args()
-    args.dtype = args.dtype or ("bf16" if args.device.startswith("cuda") else "fp32")
     if args.which:  # child process: one measurement
         print(json.dumps(run_one(args)))
         return
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or not variants:
+        p.error(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
 
-    results: dict[str, list[dict]] = {"ours": [], "torch": []}
+    device = torch.device(args.device)
     started = time.perf_counter()
-    for _ in range(args.rounds):  # alternate, so that drift in machine load hits both
-        for which in ("ours", "torch"):
-            child = [f"--{k}={getattr(args, k)}" for k in ("preset", "device", "dtype", "vocab", "tokens", "steps", "warmup", "seed")]
+    peaks = {"fp32": matmul_peak(device, torch.float32), "bf16": matmul_peak(device, torch.bfloat16)}
+    if device.type == "cuda":
+        peaks["bf16"] = args.peak_tflops / 1.0  # the datasheet's dense bf16 peak
+    results: dict[str, list[dict]] = {v: [] for v in variants}
+    for _ in range(args.rounds):  # alternate, so that drift in machine load hits every variant
+        for which in variants:
+            child = [f"--{k}={getattr(args, k)}" for k in ("preset", "device", "vocab", "tokens", "steps", "warmup", "seed")]
             out = subprocess.run([sys.executable, __file__, *child, "--which", which],
                                  check=True, capture_output=True, text=True, env=os.environ)
             results[which].append(json.loads(out.stdout.strip().splitlines()[-1]))
     best = {k: max(v, key=lambda r: r["tokens_per_s"]) for k, v in results.items()}
-    print(f"# preset={args.preset} device={args.device} dtype={args.dtype} tokens/batch={args.tokens} "
-          f"steps={args.steps} rounds={args.rounds} torch={torch.__version__} "
-          f"cpu_threads={torch.get_num_threads()} machine={platform.processor() or platform.machine()}")
-    if torch.cuda.is_available() and args.device.startswith("cuda"):
-        print(f"# gpu={torch.cuda.get_device_name()}")
-    mem = "peak MiB (GPU)" if args.device.startswith("cuda") else "peak RSS growth MiB"
-    print(f"| model | target tokens/s | ms/step | {mem} | ratio tokens/s (ours/torch) |")
-    print("|---|---|---|---|---|")
-    for k in ("ours", "torch"):
-        r = best[k]
-        ratio = r["tokens_per_s"] / best["torch"]["tokens_per_s"]
-        print(f"| {k} | {r['tokens_per_s']:,.0f} | {r['ms_per_step']:.1f} | {r['peak_mib']:.0f} | {ratio:.2f} |")
-    if args.device.startswith("cuda"):
-        for k in ("ours", "torch"):
-            print(f"MFU {k}: {100 * best[k]['tflops'] / args.peak_tflops:.1f}% of {args.peak_tflops} TFLOP/s")
-    else:
-        print("MFU: not measured (no GPU in this run)")
+    for r in best.values():
+        r["mfu"] = r["tflops"] / peaks[r["dtype"]]
+    ratios = {}
+    if "ours-fast" in best and "ours-fp32" in best:
+        ratios["fast_vs_fp32"] = best["ours-fast"]["tokens_per_s"] / best["ours-fp32"]["tokens_per_s"]
+    if "ours-fast" in best and f"torch-{best['ours-fast']['dtype']}" in best:  # the same precision
+        ratios["fast_vs_torch"] = best["ours-fast"]["tokens_per_s"] / best[f"torch-{best['ours-fast']['dtype']}"]["tokens_per_s"]
+    if "ours-fp32" in best and "torch-fp32" in best:
+        ratios["fp32_vs_torch_fp32"] = best["ours-fp32"]["tokens_per_s"] / best["torch-fp32"]["tokens_per_s"]
+
+    print(f"# preset={args.preset} device={args.device} tokens/batch={args.tokens} steps={args.steps} "
+          f"rounds={args.rounds} torch={torch.__version__} threads={torch.get_num_threads()} "
+          f"machine={platform.processor() or platform.machine()}")
+    print(f"# matmul peak 2048x2048: fp32 {peaks['fp32'] * 1e3:,.0f} GFLOP/s, bf16 {peaks['bf16'] * 1e3:,.0f} GFLOP/s")
+    mem = "peak MiB (GPU)" if device.type == "cuda" else "peak RSS growth MiB"
+    print(f"| variant | precision | target tokens/s | ms/step | GFLOP/s | MFU (of its precision's peak) | {mem} |")
+    print("|---|---|---|---|---|---|---|")
+    for k, r in best.items():
+        print(f"| {k} | {r['dtype']} | {r['tokens_per_s']:,.0f} | {r['ms_per_step']:.0f} | {r['tflops'] * 1e3:,.0f} "
+              f"| {100 * r['mfu']:.0f}% | {r['peak_mib']:.0f} |")
+    for k, v in ratios.items():
+        print(f"{k}: {v:.2f}x")
     if args.out:
         record = {"benchmark": "train_step", "args": {k: str(v) for k, v in vars(args).items()},
-                  "results": best, "all_rounds": results, "wall_s": time.perf_counter() - started,
-                  **run_info(torch.device(args.device), 1)}
+                  "matmul_peak_tflops": peaks, "results": best, "ratios": ratios, "all_rounds": results,
+                  "wall_s": time.perf_counter() - started, **run_info(device, 1)}
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2))
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
         print(f"wrote {args.out}")
 
 

@@ -38,6 +38,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("train", ["--set", "--out-dir", "--resume", "--max-steps", "--no-progress", "config"]),
     ("translate", ["--model", "--beam-size", "--alpha", "--greedy", "--extra-len", "--batch-size", "--device", "stdin"]),
     ("evaluate", ["--model", "--split", "--limit", "--hyp", "--ref", "--json", "--output", "--beam-size"]),
+    ("export", ["--model", "--output", "--dtype", "--overwrite"]),
     ("average", ["--run-dir", "--last", "--output", "checkpoints"]),
 ])
 def test_every_command_explains_its_options(command: str, options: list[str], capsys: pytest.CaptureFixture) -> None:
@@ -161,3 +162,46 @@ def test_number_task_end_to_end_from_the_cli(tmp_path: Path) -> None:
     inputs = ["forty five", "three hundred twelve", "nine hundred ninety nine", "seventy one", "eight"]
     expected = ["fünf und vierzig", "drei hundert zwölf", "neun hundert neun und neunzig", "ein und siebzig", "acht"]
     assert run("translate", "--model", str(tmp_path), *inputs).stdout.splitlines() == expected
+
+
+def test_export_writes_fp16_weights_that_translate_like_the_fp32_model(run_dir: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    from safetensors.torch import load_file
+
+    from transformer.pretrained import load_translator
+    from transformer.train.checkpoint import latest_checkpoint, load_model
+
+    source = latest_checkpoint(run_dir / "checkpoints")
+    out = tmp_path / "shipped"
+    assert main(["export", "--model", str(source), "--output", str(out)]) == 0
+    assert "exported" in capsys.readouterr().out
+    assert {t.dtype for t in load_file(str(out / "model.safetensors")).values()} == {torch.float16}
+    assert not (out / "optimizer.safetensors").exists() and not (out / "rng.safetensors").exists()
+    fp32, fp16 = load_model(source), load_model(out)
+    for (name, a), b in zip(fp32.state_dict().items(), fp16.state_dict().values()):
+        assert b.dtype == torch.float32  # loaded back as float32
+        torch.testing.assert_close(b, a.half().float(), rtol=0, atol=0, msg=name)
+    translator = load_translator(out)
+    sentences = ["forty five", "three hundred twelve", "nine"]
+    assert translator.translate(sentences, beam_size=1) == load_translator(source).translate(sentences, beam_size=1)
+    assert isinstance(translator.translate("nine"), str)
+    with pytest.raises(TypeError, match="unknown decoding option"):
+        translator.translate("nine", beam=2)
+
+
+def test_export_never_replaces_a_folder_that_is_not_an_export(run_dir: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    from transformer.train.checkpoint import latest_checkpoint
+
+    source = latest_checkpoint(run_dir / "checkpoints")
+    mine = tmp_path / "mydocs"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    assert main(["export", "--model", str(source), "--output", str(mine)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["export", "--model", str(source), "--output", str(mine), "--overwrite"]) == 2
+    assert "not an exported model" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text() == "keep me"
+    out = tmp_path / "shipped"
+    assert main(["export", "--model", str(source), "--output", str(out)]) == 0
+    assert main(["export", "--model", str(source), "--output", str(out), "--overwrite", "--dtype", "fp32"]) == 0

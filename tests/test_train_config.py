@@ -64,6 +64,9 @@ def test_overrides_take_toml_values_and_bare_words() -> None:
     ("train.eval_every=-5", r"'train.eval_every' .* must be >= 0"),
     ("train.save_every=-5", r"'train.save_every' .* must be >= 0"),
     ("train.label_smoothing=1.5", r"'train.label_smoothing' .* must lie in \[0, 1\)"),
+    ("train.threads=-1", r"'train.threads' .* must be >= 0"),
+    ("train.fused_loss=1", r"'train.fused_loss' .* must be bool"),
+    ("train.precision='fp16'", r"'train.precision' .* must be one of"),
 ])
 def test_bad_keys_and_values_are_named(override: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -86,3 +89,38 @@ def test_apply_overrides_does_not_mutate_its_input() -> None:
     raw = {"train": {"max_steps": 1}}
     out = apply_overrides(raw, ["train.max_steps=2", "data.seed=3"])
     assert raw == {"train": {"max_steps": 1}} and out == {"train": {"max_steps": 2}, "data": {"seed": 3}}
+
+
+def test_auto_precision_is_bf16_exactly_on_cpus_with_bf16_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from transformer.train import device as dev
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(dev, "cpu_has_bf16", lambda: True)
+    assert dev.autocast_dtype(cpu, "auto") is torch.bfloat16
+    monkeypatch.setattr(dev, "cpu_has_bf16", lambda: False)
+    assert dev.autocast_dtype(cpu, "auto") is None
+    assert dev.autocast_dtype(cpu, "fp32") is None
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_warns_and_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from transformer.train import device as dev
+
+    monkeypatch.setattr(dev, "cpu_has_bf16", lambda: False)
+    with pytest.warns(UserWarning, match=r"emulated and slower than fp32.*train.precision='auto'"):
+        assert dev.autocast_dtype(torch.device("cpu"), "bf16") is torch.bfloat16
+
+
+def test_compile_on_a_cpu_without_a_cxx_compiler_is_an_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from transformer.train import device as dev
+
+    monkeypatch.setattr(dev.shutil, "which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    with pytest.raises(ValueError, match=r"train.compile=true on the CPU needs a C\+\+ compiler.*compile=false"):
+        dev.check_compile(torch.device("cpu"), True)
+    dev.check_compile(torch.device("cpu"), False)  # off: nothing to check

@@ -15,6 +15,7 @@ from transformer.train import (
     label_smoothed_cross_entropy,
     transformer_lr,
 )
+from transformer.train.loss import projected_label_smoothed_cross_entropy
 
 PAD = 0
 
@@ -122,3 +123,64 @@ def test_optimizer_holds_a_tied_matrix_once() -> None:
     opt = build_optimizer(model)
     n = sum(p.numel() for g in opt.param_groups for p in g["params"])
     assert n == model.num_parameters()
+
+
+def hidden_weight_target(b: int = 3, t: int = 6, d: int = 8, v: int = 13):
+    hidden = torch.randn(b, t, d, requires_grad=True)
+    weight = torch.randn(v, d, requires_grad=True)
+    target = torch.randint(1, v, (b, t))
+    target[0, 4:] = PAD
+    target[2, 1:] = PAD
+    return hidden, weight, target
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
+@pytest.mark.parametrize("chunk", [1, 5, None])
+def test_projected_loss_equals_logits_then_loss_with_the_same_gradients(smoothing: float, chunk: int | None) -> None:
+    """The fused, chunked projection + loss = hidden @ W^T then the loss: values and both gradients."""
+    hidden, weight, target = hidden_weight_target()
+    ref = label_smoothed_cross_entropy(hidden @ weight.t(), target, smoothing, PAD)
+    (ref.loss * 0.5).backward()
+    grads = hidden.grad.clone(), weight.grad.clone()
+    hidden.grad = weight.grad = None
+    out = projected_label_smoothed_cross_entropy(hidden, weight, target, smoothing, PAD, chunk_tokens=chunk)
+    (out.loss * 0.5).backward()
+    torch.testing.assert_close(out.loss, ref.loss)
+    torch.testing.assert_close(out.nll, ref.nll)
+    assert out.n_tokens.item() == ref.n_tokens.item() == int((target != PAD).sum())
+    torch.testing.assert_close(hidden.grad, grads[0])
+    torch.testing.assert_close(weight.grad, grads[1])
+    assert hidden.grad[2, 1:].abs().max() == 0  # padding positions get no gradient
+    assert not out.nll.requires_grad  # the NLL is a metric, not a loss
+
+
+def test_projected_loss_under_bf16_autocast_stays_close_to_float32() -> None:
+    hidden, weight, target = hidden_weight_target(b=4, t=16, d=32, v=50)
+    ref = projected_label_smoothed_cross_entropy(hidden, weight, target, 0.1, PAD)
+    ref.loss.backward()
+    grads = hidden.grad.clone(), weight.grad.clone()
+    hidden.grad = weight.grad = None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = projected_label_smoothed_cross_entropy(hidden, weight, target, 0.1, PAD)
+    out.loss.backward()
+    assert out.loss.dtype == torch.float32 and weight.grad.dtype == torch.float32
+    torch.testing.assert_close(out.loss, ref.loss, rtol=2e-2, atol=0)
+    for got, expected in zip((hidden.grad, weight.grad), grads):
+        assert (got - expected).norm() / expected.norm() < 2e-2
+
+
+def test_projected_loss_without_grad_builds_no_graph() -> None:
+    hidden, weight, target = hidden_weight_target()
+    with torch.no_grad():
+        out = projected_label_smoothed_cross_entropy(hidden, weight, target, 0.1, PAD)
+    assert not out.loss.requires_grad
+    torch.testing.assert_close(out.loss, label_smoothed_cross_entropy(hidden @ weight.t(), target, 0.1, PAD).loss.detach())
+
+
+def test_model_states_then_output_weight_give_the_logits() -> None:
+    model = Transformer(ModelConfig.tiny(vocab_size=40)).eval()
+    src, tgt = torch.randint(4, 40, (2, 7)), torch.randint(4, 40, (2, 5))
+    hidden = model(src, tgt, project=False)
+    assert hidden.shape == (2, 5, model.config.d_model)
+    torch.testing.assert_close(hidden @ model.output_weight.t(), model(src, tgt))
+    assert model.output_weight is model.tgt_embed.weight  # tied (§3.4)

@@ -143,7 +143,7 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(tmp_path
     Each rank takes every 2nd batch of the same global list, so both runs see the same batches; with
     dropout off they differ only by floating-point summation order.
     """
-    common = ["--no-progress", "--set", "train.max_steps=20", "--set", "model.dropout=0.0",
+    common = ["--no-progress", "--set", "train.max_steps=20", "--set", "model.dropout=0.0", "--set", "train.precision='fp32'",
               "--set", "train.log_every=5", "--set", "train.eval_sentences=0", "--set", "train.save_every=10"]
     torchrun = str(Path(sys.executable).parent / "torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -166,3 +166,19 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(tmp_path
     for (name, p1), p2 in zip(m1.state_dict().items(), m2.state_dict().values()):
         torch.testing.assert_close(p1, p2, rtol=1e-3, atol=1e-4, msg=name)
     assert [p.name for p in list_checkpoints(tmp_path / "ddp" / "checkpoints")] == ["step_00000010", "step_00000020"]
+
+
+def test_fused_loss_trains_exactly_like_logits_then_loss(tmp_path: Path) -> None:
+    """train.fused_loss changes how the loss is computed, not what is learned (fp32, same seed)."""
+    runs = []
+    for fused in ("true", "false"):
+        trainer = Trainer(small_config("", "train.max_steps=6", "train.precision='fp32'", f"train.fused_loss={fused}"))
+        runs.append((trainer.fit(), weights(trainer.model)))
+    (a, wa), (b, wb) = runs
+    assert [r["loss"] for r in a] == pytest.approx([r["loss"] for r in b], rel=1e-5)
+    for name in wa:
+        if name.endswith("w_k.bias"):
+            # softmax(q·(k + b)) does not depend on the key bias b: its true gradient is 0, so what either
+            # run computes is rounding noise, which Adam scales up to full-size steps. Nothing to compare.
+            continue
+        torch.testing.assert_close(wa[name], wb[name], rtol=1e-4, atol=1e-5, msg=name)

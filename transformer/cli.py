@@ -9,6 +9,7 @@ Examples::
     python -m transformer evaluate --model runs/numbers-cpu --split test
     python -m transformer evaluate --hyp hyps.txt --ref refs.txt
     python -m transformer average --run-dir runs/wmt14-base --last 5 --output runs/wmt14-base/averaged
+    python -m transformer export --model runs/multi30k-de-en/averaged --output models/multi30k-de-en
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     _translate_parser(commands)
     _evaluate_parser(commands)
     _average_parser(commands)
+    _export_parser(commands)
     args = parser.parse_args(argv)
     from transformer.data.hub import HubUnavailableError
     from transformer.train.checkpoint import CheckpointError
 
     try:
         return args.run(args)
-    except (CheckpointError, HubUnavailableError, ValueError, FileNotFoundError) as e:
+    except (CheckpointError, HubUnavailableError, ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -224,4 +226,28 @@ def _average(args: argparse.Namespace) -> int:
         raise ValueError("give checkpoint directories or --run-dir")
     out = average_checkpoints(paths, args.output)
     print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {out}")
+    return 0
+
+
+# -- export ----------------------------------------------------------------------------------------
+def _export_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "export", help="write a checkpoint as a small model folder to ship (fp16 weights, configs, tokenizer)",
+        description="Write a checkpoint's weights (default float16: half the bytes) with its model and run "
+                    "configs and its tokenizer into a new folder, which translate --model and "
+                    "transformer.pretrained.load_translator read. No optimizer or random state.",
+    )
+    p.add_argument("--model", required=True, type=Path, help="a checkpoint directory (e.g. an averaged one)")
+    p.add_argument("--output", required=True, type=Path, help="a new folder for the exported model")
+    p.add_argument("--dtype", default="fp16", choices=("fp16", "bf16", "fp32"), help="weight precision (default fp16)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it holds an earlier export (nothing else)")
+    p.set_defaults(run=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from transformer.pretrained import export_model
+
+    out = export_model(args.model, args.output, dtype=args.dtype, overwrite=args.overwrite)
+    size = sum(f.stat().st_size for f in out.iterdir())
+    print(f"exported {args.model} ({args.dtype}) to {out}: {size / 2**20:.1f} MiB")
     return 0

@@ -47,7 +47,7 @@ from transformer.train.checkpoint import (
 )
 from transformer.train.config import RunConfig
 from transformer.train.datasets import build_tokenizer, load_pairs
-from transformer.train.device import autocast, autocast_dtype, memory_gb, pick_device
+from transformer.train.device import autocast, autocast_dtype, check_compile, memory_gb, pick_device
 from transformer.train.distributed import all_reduce_sum, barrier, init_distributed, shutdown
 from transformer.train.loss import label_smoothed_cross_entropy, projected_label_smoothed_cross_entropy
 from transformer.train.metrics import MetricsLogger, perplexity
@@ -120,7 +120,8 @@ class Trainer:
         module: torch.nn.Module = self.model
         if self.dist.enabled:
             module = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.train_module = torch.compile(module) if t.compile else module
+        check_compile(self.device, t.compile)
+        self.train_module = torch.compile(module, dynamic=True) if t.compile else module
         self.metrics = MetricsLogger(self.out_dir / "metrics.jsonl" if self.out_dir and self.is_main else None,
                                      resume_step=self.step if resume_from is not None else None)
         self.history = self.metrics.records
