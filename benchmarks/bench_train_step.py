@@ -18,9 +18,8 @@ Variants:
 
 It also measures, in the same run, the peak of a 2048 x 2048 matmul in fp32 and bf16 on this device,
 and prints each variant's achieved model FLOP/s as a fraction of the peak of its precision (a CPU
-"MFU"). FLOPs per real target token are counted as 6 x (parameters touched per token, embeddings
-excluded but the output projection included) + 6 x 2 x n_layers x d_model x (self + cross attention
-key length), the usual 6N approximation plus the attention score and value products.
+"MFU"). FLOPs per real target token: ``transformer.flops.flops_per_target_token`` (the 6N rule plus
+the attention products).
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ from torch import nn
 
 from transformer import ModelConfig, Transformer
 from transformer.embeddings import sinusoidal_table
+from transformer.flops import flops_per_target_token
 from transformer.train.device import autocast_dtype
 from transformer.train.loss import label_smoothed_cross_entropy, projected_label_smoothed_cross_entropy
 from transformer.train.runinfo import run_info
@@ -93,15 +93,6 @@ def make_batches(n: int, max_tokens: int, vocab: int, seed: int) -> list[tuple[t
     return out
 
 
-def flops_per_token(c: ModelConfig, src_len: int, tgt_len: int) -> float:
-    d, f, n = c.d_model, c.d_ff, c.n_layers
-    enc = 4 * d * d + 2 * d * f
-    dec = 8 * d * d + 2 * d * f
-    params = n * (enc * src_len / tgt_len + dec) + d * c.vocab_size  # per target token
-    attention = 2 * n * d * (src_len * src_len / tgt_len + tgt_len / 2 + src_len)
-    return 6 * params + 6 * attention
-
-
 def variant_dtype(which: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of a variant (None: float32)."""
     if which == "ours-fast":
@@ -147,7 +138,7 @@ def run_one(args: argparse.Namespace) -> dict:
             elapsed += time.perf_counter() - t0
             real = int((tgt[:, 1:] != 0).sum())
             n_tokens += real
-            flops += flops_per_token(cfg, src.size(1), tgt.size(1) - 1) * real
+            flops += flops_per_target_token(cfg, src.size(1), tgt.size(1) - 1) * real
     peak = (
         torch.cuda.max_memory_allocated() / 2**20
         if device.type == "cuda"

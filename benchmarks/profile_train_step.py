@@ -11,7 +11,11 @@ operator's self time is put in one bucket:
 - ``attention``: the fused scaled dot-product attention kernels (Eq. 1) and their backward;
 - ``layer norm``, ``dropout``, ``embeddings``, ``casts`` (dtype conversions: autocast's bf16 copies);
 - ``optimizer``: gradient norm and Adam;
-- ``other``: everything else (residual adds, ReLU, masks, reshapes...).
+- ``other``: every other operator (residual adds, ReLU, masks, reshapes...);
+- ``python and framework``: time in the forward, loss and backward that no operator accounts for;
+- ``outside the labels``: the rest of the step (zero_grad, the dropout seed, bookkeeping).
+
+Shares are of the wall time of the profiled steps (the profiler adds some overhead of its own).
 
     python benchmarks/profile_train_step.py --set train.precision=fp32 --out results/benchmarks/cpu-profile-small-fp32.json
     python benchmarks/profile_train_step.py --set train.precision=bf16 --out results/benchmarks/cpu-profile-small-bf16.json
@@ -62,13 +66,12 @@ def bucket_of(name: str, shapes: list, phase: str, vocab: int) -> str:
 
 
 def phase_of(event) -> str | None:
-    """The outermost trainer label (data, forward, loss, backward, optimizer) above ``event``."""
-    found, e = None, event
-    while e is not None:
-        if e.name in PHASES:
-            found = e.name
-        e = e.cpu_parent
-    return found
+    """The innermost trainer label (data, forward, loss, backward, optimizer) at or above ``event``."""
+    while event is not None:
+        if event.name in PHASES:
+            return event.name
+        event = event.cpu_parent
+    return None
 
 
 def profile_steps(trainer: Trainer, steps: int) -> dict:
@@ -79,21 +82,29 @@ def profile_steps(trainer: Trainer, steps: int) -> dict:
         for _ in range(steps):
             tokens += trainer._train_step()["tokens"]
         wall = time.perf_counter() - started
-    buckets: dict[str, float] = defaultdict(float)
-    phases: dict[str, float] = defaultdict(float)
+    ops: dict[str, float] = defaultdict(float)  # operator self time per bucket, microseconds
+    phases: dict[str, float] = defaultdict(float)  # wall time inside each trainer label, Python included
     for event in prof.events():
-        phase = phase_of(event)
-        if phase is None or event.name in PHASES:
+        if event.name in PHASES:
+            if phase_of(event.cpu_parent) is None:  # outermost labels only (loss runs inside forward)
+                phases[event.name] += event.cpu_time_total
             continue
-        self_us = event.self_cpu_time_total
-        buckets[bucket_of(event.name, event.input_shapes or [], phase, vocab)] += self_us
-        phases[phase] += self_us
-    total = sum(buckets.values())
+        phase = phase_of(event)
+        if phase is not None:
+            ops[bucket_of(event.name, event.input_shapes or [], phase, vocab)] += event.self_cpu_time_total
+    buckets = {k: ops.get(k, 0.0) for k in BUCKETS}
+    # Data and optimizer: the whole labelled time (mostly Python for collate); the rest of the forward,
+    # loss and backward time that no operator accounts for is Python and autograd bookkeeping.
+    buckets["data"], buckets["optimizer"] = phases.get("data", 0.0), phases.get("optimizer", 0.0)
+    in_ops = sum(v for k, v in ops.items() if k not in ("data", "optimizer"))
+    buckets["python and framework"] = max(phases.get("forward", 0.0) + phases.get("backward", 0.0) - in_ops, 0.0)
+    buckets["outside the labels"] = max(wall * 1e6 - sum(phases.values()), 0.0)
+    total = wall * 1e6
     return {
         "steps": steps, "target_tokens": tokens, "wall_s": wall, "profiled_tokens_per_s": tokens / wall,
-        "buckets_ms_per_step": {k: buckets.get(k, 0.0) / 1e3 / steps for k in BUCKETS},
-        "buckets_share": {k: buckets.get(k, 0.0) / total for k in BUCKETS},
-        "phases_ms_per_step": {k: phases.get(k, 0.0) / 1e3 / steps for k in PHASES},
+        "buckets_ms_per_step": {k: v / 1e3 / steps for k, v in buckets.items()},
+        "buckets_share": {k: v / total for k, v in buckets.items()},
+        "phases_ms_per_step": {k: phases.get(k, 0.0) / 1e3 / steps for k in PHASES if k != "loss"},  # loss: inside forward
         "top_ops": [
             {"name": a.key, "self_ms_per_step": a.self_cpu_time_total / 1e3 / steps, "calls": a.count}
             for a in sorted(prof.key_averages(), key=lambda a: -a.self_cpu_time_total)[:15]
@@ -123,8 +134,8 @@ def main() -> None:
           f"threads={torch.get_num_threads()} torch={torch.__version__}")
     print(f"{result['profiled_tokens_per_s']:,.0f} target tokens/s under the profiler, {args.steps} steps")
     print("| bucket | ms / step | share |\n|---|---|---|")
-    for k in BUCKETS:
-        print(f"| {k} | {result['buckets_ms_per_step'][k]:.1f} | {100 * result['buckets_share'][k]:.1f}% |")
+    for k, ms in result["buckets_ms_per_step"].items():
+        print(f"| {k} | {ms:.1f} | {100 * result['buckets_share'][k]:.1f}% |")
     print("top operators (self time per step):")
     for op in result["top_ops"]:
         print(f"  {op['self_ms_per_step']:8.1f} ms  {op['calls']:5d} calls  {op['name']}")

@@ -240,3 +240,16 @@ def test_embedding_initialisation(embed_init: str, expected_std: float) -> None:
     weight = model.src_embed.weight
     assert torch.all(weight[0] == 0)  # the padding row
     assert weight[1:].std().item() == pytest.approx(expected_std, rel=0.02)
+
+
+def test_flops_per_target_token_counts_matmuls_by_hand() -> None:
+    """6 x (parameters per target token) + attention products, against a count written out for `tiny`."""
+    from transformer.flops import flops_per_target_token
+
+    c = ModelConfig.tiny(vocab_size=100)  # N=2, d_model=64, d_ff=128, h=4
+    d, f, n, v, s, t = 64, 128, 2, 100, 10, 5
+    encoder = n * (4 * d * d + 2 * d * f) * s / t  # per target token
+    decoder = n * (8 * d * d + 2 * d * f)
+    attention = 2 * n * d * (s * s / t + t / 2 + s)
+    assert flops_per_target_token(c, s, t) == pytest.approx(6 * (encoder + decoder + d * v) + 6 * attention)
+    assert c.n_layers == n and c.d_model == d and c.d_ff == f

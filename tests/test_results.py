@@ -68,3 +68,34 @@ def test_a_recorded_run_end_to_end(tmp_path: Path) -> None:
     assert row["wall_time_s"] > 0 and row["command"] and row["started"]
     (no_test,) = summary_rows(runs.values(), split="test")
     assert no_test["bleu"] is None  # nothing recorded for that split: no number
+
+
+@pytest.mark.slow
+def test_record_run_script_records_scores_hypotheses_ablation_and_ships_the_model(tmp_path: Path) -> None:
+    """scripts/record_run.py on a tiny finished run: every file the Results chapter reads, the test
+    split decoded once with the average chosen on validation, and the replayed token count equal to
+    the trainer's own."""
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    assert main(["train", str(CONFIG), "--out-dir", str(run_dir), "--no-progress", "--max-steps", "40",
+                 "--set", "train.save_every=10", "--set", "train.eval_sentences=0", "--set", "model.d_model=32",
+                 "--set", "model.d_ff=64", "--set", "model.n_layers=1", "--set", "data.train_size=500"]) == 0
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "record_run.py"), str(run_dir), "--name", "tiny",
+                           "--results", str(tmp_path / "results"), "--export", str(tmp_path / "model"),
+                           "--averages", "1,3", "--alphas", "0,0.6"],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "results" / "tiny"
+    run = load_run(out)
+    assert set(run.evals) == {"val", "test"} and run.evals["test"]["n_sentences"] == 100
+    record = json.loads((out / "record.json").read_text())
+    assert record["training"]["target_tokens"] == json.loads((run_dir / "run.json").read_text())["target_tokens"]
+    ablation = json.loads((out / "inference-ablation.json").read_text())
+    assert ablation["split"] == "val" and ablation["chosen"]["checkpoints"] in (1, 3)
+    assert {(r["checkpoints"], r["beam_size"], r["alpha"], r["precision"]) for r in ablation["rows"]} >= {
+        (1, 4, 0.6, "fp32"), (3, 4, 0.6, "fp32"), (1, 1, 0.6, "fp32"), (ablation["chosen"]["checkpoints"], 4, 0.6, "bf16")}
+    assert len((out / "hyps-test.txt").read_text().splitlines()) == 100
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+    assert "trained on" in done.stdout

@@ -98,11 +98,13 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, betas=tuple(t.betas), eps=t.adam_eps)
         self.schedule = TransformerSchedule(model_config.d_model, t.warmup_steps, t.lr_scale)
         self.step = self.epoch = self.batch_in_epoch = 0
+        self.tokens_seen = 0.0  # target tokens trained on so far, all ranks (for FLOPs and tokens/epoch)
         if resume_from is not None:
             load_weights(self.model, resume_from)
             state = load_training_state(resume_from, self.optimizer)
             self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
             self.schedule.load_state_dict(state["schedule"])
+            self.tokens_seen = state.get("tokens_seen", 0.0)
             self._say(f"resumed from {resume_from} at step {self.step}")
             self._resumed_layout = (state.get("world_size"), state.get("grad_accum"))
         self._say(f"model: {self.model.num_parameters():,} parameters on {self.device} (world size {self.dist.world_size})")
@@ -171,7 +173,8 @@ class Trainer:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if self.out_dir and self.is_main:
-            info.update(wall_time_s=time.perf_counter() - start, final_step=self.step, interrupted=self.interrupted)
+            info.update(wall_time_s=time.perf_counter() - start, final_step=self.step, interrupted=self.interrupted,
+                        target_tokens=self.tokens_seen)
             path = self.out_dir / "run.json"
             if path.is_file():  # a resumed run: keep the earlier segments' records
                 earlier = json.loads(path.read_text())
@@ -226,6 +229,7 @@ class Trainer:
                 self._diverged(f"the gradient norm became {grad_norm}")
             self.optimizer.step()
         self.step += 1
+        self.tokens_seen += n_tokens
         return {"loss": loss_sum, "nll": nll_sum, "tokens": n_tokens, "lr": lr, "grad_norm": grad_norm, "stop": stop > 0}
 
     def _forward_loss(self, module: torch.nn.Module, batch: Any) -> Any:
@@ -255,7 +259,7 @@ class Trainer:
             "split": "train", "step": self.step, "epoch": self.epoch, "loss": window["loss"] / window["tokens"],
             "nll": nll, "ppl": perplexity(nll), "lr": stats["lr"], "grad_norm": stats["grad_norm"],
             "tokens_per_s": window["tokens"] / max(seconds, 1e-9), "gpu_mem_gb": memory_gb(self.device),
-            "elapsed_s": time.perf_counter() - start,
+            "elapsed_s": time.perf_counter() - start, "target_tokens": self.tokens_seen,
         })
 
     # -- validation, checkpoints, evaluation ------------------------------------------------------
@@ -300,7 +304,7 @@ class Trainer:
             return None
         state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                  "schedule": self.schedule.state_dict(), "world_size": self.dist.world_size,
-                 "grad_accum": self.grad_accum}
+                 "grad_accum": self.grad_accum, "tokens_seen": self.tokens_seen}
         path = save_checkpoint(self.ckpt_dir / checkpoint_name(self.step), self.model, tokenizer=self.tokenizer,
                                run_config=self.config.to_dict(), optimizer=self.optimizer, trainer_state=state)
         prune_checkpoints(self.ckpt_dir, self.config.train.keep_last)
