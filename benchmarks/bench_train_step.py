@@ -12,6 +12,8 @@ Variants:
                 chunked projection + loss (train.fused_loss), float32 attention on the CPU
     torch-fp32  torch.nn.Transformer of the same size, float32, F.cross_entropy on the logits
     torch-bf16  the same under bf16 autocast
+    ours-compiled  ours-fast under torch.compile(dynamic=True) (not in the default list: its compilation
+                takes minutes on 2 cores; the warm-up steps absorb it)
 
     python benchmarks/bench_train_step.py                      # CPU, the `small` preset, all four
     python benchmarks/bench_train_step.py --preset base --device cuda --variants ours-fast,torch-bf16
@@ -47,6 +49,7 @@ from transformer.train.loss import label_smoothed_cross_entropy, projected_label
 from transformer.train.runinfo import run_info
 
 VARIANTS = ("ours-fp32", "ours-fast", "torch-fp32", "torch-bf16")
+EXTRA_VARIANTS = ("ours-compiled",)  # on request: --variants ours-fast,ours-compiled
 
 PRESETS = {"tiny": ModelConfig.tiny, "small": ModelConfig.small, "base": ModelConfig.base}
 
@@ -95,7 +98,7 @@ def make_batches(n: int, max_tokens: int, vocab: int, seed: int) -> list[tuple[t
 
 def variant_dtype(which: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of a variant (None: float32)."""
-    if which == "ours-fast":
+    if which in ("ours-fast", "ours-compiled"):
         return autocast_dtype(device, "auto")
     return torch.bfloat16 if which.endswith("bf16") else None
 
@@ -107,6 +110,7 @@ def run_one(args: argparse.Namespace) -> dict:
     ours = args.which.startswith("ours")
     model = (Transformer(cfg) if ours else TorchReference(cfg)).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
+    forward = torch.compile(model, dynamic=True) if args.which == "ours-compiled" else model
     batches = [(s.to(device), t.to(device)) for s, t in make_batches(args.warmup + args.steps, args.tokens, args.vocab, args.seed)]
     dtype = variant_dtype(args.which, device)
     autocast = torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
@@ -119,8 +123,8 @@ def run_one(args: argparse.Namespace) -> dict:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         with autocast:
-            if args.which == "ours-fast":
-                hidden = model(src, tgt[:, :-1], project=False)
+            if args.which in ("ours-fast", "ours-compiled"):
+                hidden = forward(src, tgt[:, :-1], project=False)
                 loss = projected_label_smoothed_cross_entropy(hidden, model.output_weight, tgt[:, 1:], 0.1, 0).loss
             else:
                 logits = model(src, tgt[:, :-1])
@@ -168,7 +172,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="model size (default: small)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {', '.join(VARIANTS)} (default: all)")
+    p.add_argument("--variants", default=",".join(VARIANTS),
+                   help=f"comma-separated, from {', '.join(VARIANTS + EXTRA_VARIANTS)} (default: {','.join(VARIANTS)})")
     p.add_argument("--vocab", type=int, default=8000, help="shared vocabulary size (default: 8000)")
     p.add_argument("--tokens", type=int, default=4096, help="token budget per batch, as train.max_tokens (default: 4096)")
     p.add_argument("--steps", type=int, default=10, help="timed steps (default: 10)")
@@ -177,15 +182,15 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--peak-tflops", type=float, default=989.0, help="GPU peak bf16 dense TFLOP/s for MFU (H100 SXM: 989)")
     p.add_argument("--out", type=Path, help="also write the results, args and run info to this JSON file")
-    p.add_argument("--which", choices=VARIANTS, help=argparse.SUPPRESS)
+    p.add_argument("--which", choices=VARIANTS + EXTRA_VARIANTS, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.which:  # child process: one measurement
         print(json.dumps(run_one(args)))
         return
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = sorted(set(variants) - set(VARIANTS))
+    unknown = sorted(set(variants) - set(VARIANTS + EXTRA_VARIANTS))
     if unknown or not variants:
-        p.error(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+        p.error(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS + EXTRA_VARIANTS)}")
 
     device = torch.device(args.device)
     started = time.perf_counter()

@@ -64,3 +64,17 @@ def test_exact_match_strips_whitespace() -> None:
 def test_mismatched_inputs_are_rejected(hyps: list[str], refs: list[str], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         bleu(hyps, refs)
+
+
+def test_bleu_conventions_agree_on_a_perfect_output_and_differ_where_they_should() -> None:
+    from transformer.evaluation import bleu_conventions
+
+    refs = ["A man rides a bike, doesn't he?", "Two dogs play in the snow."]
+    perfect = {r["convention"]: r["score"] for r in bleu_conventions(refs, refs, "en")}
+    assert all(score == pytest.approx(100.0) for score in perfect.values())
+    hyps = ["a man rides a bike, doesn't he?", "Two dogs are playing in snow."]
+    rows = {r["convention"]: r for r in bleu_conventions(hyps, refs, "en")}
+    assert rows["sacreBLEU"]["score"] < rows["sacreBLEU, lowercased"]["score"]  # "a" vs "A" only counts cased
+    assert rows["tokenized BLEU (multi-bleu.perl)"]["score"] < rows["tokenized BLEU (multi-bleu.perl), lowercased"]["score"]
+    assert "case:lc" in rows["sacreBLEU, lowercased"]["signature"] and "tok:char" in rows["sacreBLEU, char"]["signature"]
+    assert rows["sacreBLEU"]["score"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score)

@@ -105,3 +105,47 @@ def evaluate_translations(
         model, tokenizer, sources, beam_size=beam_size, alpha=alpha, extra_len=extra_len, batch_size=batch_size
     )
     return score_corpus(hypotheses, references), hypotheses
+
+
+def bleu_conventions(hypotheses: Sequence[str], references: Sequence[str], lang: str) -> list[dict[str, Any]]:
+    """One output scored under the conventions papers and tutorials use, each with what it is.
+
+    BLEU numbers are comparable only under the same convention; this shows how far apart they are for
+    the same sentences. ``lang`` is the target language (for the Moses tokenizer).
+
+    - sacreBLEU as it is meant to be reported: cased, tokenizer 13a (mteval-v13a), exponential smoothing;
+    - the same lowercased; with the ``intl`` tokenizer (Unicode punctuation); on characters (``char``);
+      and with no tokenization at all (``none``: words are whatever the spaces delimit);
+    - *tokenized* BLEU as ``multi-bleu.perl`` computes it: text Moses-tokenized first (``sacremoses``),
+      then BLEU on those tokens without smoothing, cased and lowercased. This is the paper's kind of
+      number (Table 2, without its compound splitting) and the closest we come to the lowercased,
+      tokenized BLEU of Multi30k papers and tutorials (which tokenize with spaCy or Moses);
+    - chrF (character 6-grams, β = 2).
+    """
+    from sacremoses import MosesTokenizer
+
+    _check(hypotheses, references)
+    hyps, refs = list(hypotheses), list(references)
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, what: str, metric: Any, h: list[str], r: list[str]) -> None:
+        score = metric.corpus_score(h, [r])
+        rows.append({"convention": name, "score": score.score, "signature": str(metric.get_signature()), "what": what})
+
+    add("sacreBLEU", "cased, tok 13a: the standard report", BLEU(), hyps, refs)
+    add("sacreBLEU, lowercased", "lc, tok 13a", BLEU(lowercase=True), hyps, refs)
+    add("sacreBLEU, intl", "cased, Unicode-aware tokenizer", BLEU(tokenize="intl"), hyps, refs)
+    add("sacreBLEU, char", "cased, every character a token", BLEU(tokenize="char"), hyps, refs)
+    add("sacreBLEU, no tokenization", "cased, split on spaces only", BLEU(tokenize="none"), hyps, refs)
+    moses = MosesTokenizer(lang=lang)
+
+    def tokenized(texts: list[str], lower: bool) -> list[str]:
+        out = [moses.tokenize(t, escape=False, return_str=True) for t in texts]
+        return [t.lower() for t in out] if lower else out
+
+    for lower in (False, True):
+        add(f"tokenized BLEU (multi-bleu.perl){', lowercased' if lower else ''}",
+            f"Moses-tokenized{', lowercased' if lower else ', cased'}, no smoothing",
+            BLEU(tokenize="none", smooth_method="none"), tokenized(hyps, lower), tokenized(refs, lower))
+    add("chrF", "character 6-grams, β = 2", CHRF(), hyps, refs)
+    return rows
