@@ -13,6 +13,7 @@ What it does, in order (all decoding is beam search, beam 4, α = 0.6 unless sai
 3. decodes the **test** split once, with the chosen model;
 4. writes ``eval-val.json``, ``eval-test.json`` (sacreBLEU with signatures, as ``evaluate --json`` prints
    them, plus what was decoded and how long it took), ``hyps-val.txt``, ``hyps-test.txt``,
+   ``bleu-conventions-test.json`` (the test output under every common BLEU convention),
    ``inference-ablation.json`` and ``record.json``, and copies the trainer's ``run.json`` and
    ``metrics.jsonl``;
 5. with ``--export``, writes the chosen model as fp16 weights + configs + tokenizer (``transformer export``).
@@ -32,7 +33,7 @@ from pathlib import Path
 import torch
 
 from transformer.data import TokenBatchSampler, encode_pairs
-from transformer.evaluation import evaluate_translations
+from transformer.evaluation import bleu_conventions, evaluate_translations
 from transformer.flops import flops_per_target_token
 from transformer.pretrained import export_model
 from transformer.train.average import average_checkpoints
@@ -136,6 +137,10 @@ def main() -> None:
         (out / f"eval-{split}.json").write_text(json.dumps({**record, "model": chosen}, indent=2) + "\n")
         (out / f"hyps-{split}.txt").write_text("".join(h + "\n" for h in hyps))
         print(f"{split}: BLEU {record['bleu']:.2f} ({record['bleu_signature']})", flush=True)
+        if split == "test":  # the same output under every common BLEU convention
+            rows = bleu_conventions(hyps, [t for _, t in pairs], lang=run.data.tgt_lang)
+            (out / "bleu-conventions-test.json").write_text(json.dumps(
+                {"split": "test", "n_sentences": len(pairs), "lang": run.data.tgt_lang, "rows": rows}, indent=2) + "\n")
     (out / "inference-ablation.json").write_text(json.dumps(
         {"split": "val", "chosen": chosen, "rows": ablation}, indent=2) + "\n")
     for file in ("run.json", "metrics.jsonl"):

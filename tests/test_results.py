@@ -97,5 +97,7 @@ def test_record_run_script_records_scores_hypotheses_ablation_and_ships_the_mode
     assert {(r["checkpoints"], r["beam_size"], r["alpha"], r["precision"]) for r in ablation["rows"]} >= {
         (1, 4, 0.6, "fp32"), (3, 4, 0.6, "fp32"), (1, 1, 0.6, "fp32"), (ablation["chosen"]["checkpoints"], 4, 0.6, "bf16")}
     assert len((out / "hyps-test.txt").read_text().splitlines()) == 100
+    conventions = json.loads((out / "bleu-conventions-test.json").read_text())
+    assert conventions["n_sentences"] == 100 and len(conventions["rows"]) == 8
     assert (tmp_path / "model" / "model.safetensors").is_file()
     assert "trained on" in done.stdout
