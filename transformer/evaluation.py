@@ -122,7 +122,10 @@ def bleu_conventions(hypotheses: Sequence[str], references: Sequence[str], lang:
       tokenized BLEU of Multi30k papers and tutorials (which tokenize with spaCy or Moses);
     - chrF (character 6-grams, β = 2).
     """
-    from sacremoses import MosesTokenizer
+    try:
+        from sacremoses import MosesTokenizer
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError("bleu_conventions needs the Moses tokenizer: pip install sacremoses") from None
 
     _check(hypotheses, references)
     hyps, refs = list(hypotheses), list(references)

@@ -75,8 +75,8 @@ def memory_gb(device: torch.device) -> float | None:
 def check_compile(device: torch.device, compile: bool) -> None:
     """Refuse ``train.compile`` where it cannot work: TorchInductor builds C++ for the CPU, so it needs a compiler.
 
-    (On the 2-core CPU of this book's runs, compiling the small model took 80 s and the compiled step was
-    slower than the eager one, 3,299 vs 3,885 target tokens/s, so ``compile`` defaults to false.)
+    (On the 2-core CPU of this book's runs the compiled step of the small model is not faster than the
+    eager one, see ``results/benchmarks/cpu-train-step-small-compile.json``, so ``compile`` defaults to false.)
     """
     if not compile or device.type != "cpu":
         return
