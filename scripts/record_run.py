@@ -102,7 +102,7 @@ def main() -> None:
 
     models, ablation = {}, []
     for n in counts:
-        path = found[-1] if n == 1 else average_checkpoints(found[-n:], args.run_dir / f"averaged-{n}")
+        path = found[-1] if n == 1 else average_checkpoints(found[-n:], args.run_dir / f"averaged-{n}", overwrite=True)
         models[n] = (path, load_model(path))
         record, _ = decode(models[n][1], tokenizer, val, beam, alpha)
         ablation.append({"checkpoints": n, "steps": [int(c.name.split("_")[1]) for c in found[-n:]], **record})

@@ -35,7 +35,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("command,options", [
-    ("train", ["--set", "--out-dir", "--resume", "--max-steps", "--no-progress", "config"]),
+    ("train", ["--set", "--out-dir", "--resume", "--overwrite", "--max-steps", "--no-progress", "config"]),
     ("translate", ["--model", "--beam-size", "--alpha", "--greedy", "--extra-len", "--batch-size", "--device", "stdin"]),
     ("evaluate", ["--model", "--split", "--limit", "--hyp", "--ref", "--json", "--output", "--beam-size"]),
     ("export", ["--model", "--output", "--dtype", "--overwrite"]),

@@ -56,6 +56,9 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
                         "--set model.d_model=128 --set data.task=copy")
     p.add_argument("--out-dir", help="where checkpoints, metrics.jsonl and run.json go (= train.out_dir)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the out dir")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over in an out dir that holds a run: deletes its checkpoints, metrics.jsonl and run.json "
+                        "(without --resume or --overwrite, such a folder is refused)")
     p.add_argument("--max-steps", type=int, help="number of optimizer steps (= train.max_steps)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or messages (= train.progress=false)")
     p.set_defaults(run=_train)
@@ -70,6 +73,8 @@ def _train(args: argparse.Namespace) -> int:
         overrides.append(f"train.out_dir={json.dumps(args.out_dir)}")
     if args.resume:
         overrides.append("train.resume=true")
+    if args.overwrite:
+        overrides.append("train.overwrite=true")
     if args.max_steps is not None:
         overrides.append(f"train.max_steps={args.max_steps}")
     if args.no_progress:
@@ -206,7 +211,8 @@ def _average_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoints", nargs="*", type=Path, help="checkpoint directories to average")
     p.add_argument("--run-dir", type=Path, help="take the newest --last checkpoints of this run instead")
     p.add_argument("--last", type=int, default=5, help="how many of the run's newest checkpoints (default 5)")
-    p.add_argument("--output", type=Path, required=True, help="directory for the averaged checkpoint")
+    p.add_argument("--output", type=Path, required=True, help="a new directory for the averaged checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it holds an earlier average (nothing else)")
     p.set_defaults(run=_average)
 
 
@@ -224,7 +230,7 @@ def _average(args: argparse.Namespace) -> int:
         paths += found[-args.last:]
     if not paths:
         raise ValueError("give checkpoint directories or --run-dir")
-    out = average_checkpoints(paths, args.output)
+    out = average_checkpoints(paths, args.output, overwrite=args.overwrite)
     print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {out}")
     return 0
 

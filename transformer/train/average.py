@@ -9,6 +9,7 @@ evaluate but not to resume training.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,8 +17,10 @@ import torch
 
 from transformer.model import Transformer
 from transformer.train.checkpoint import (
+    _STEP_DIR,
     MODEL,
     TOKENIZER,
+    TRAINER_STATE,
     CheckpointError,
     _load_tensors,
     load_model_config,
@@ -27,11 +30,28 @@ from transformer.train.checkpoint import (
 )
 
 
-def average_checkpoints(paths: Sequence[str | Path], output: str | Path) -> Path:
-    """Average the weights of ``paths`` (same model config) into a new checkpoint at ``output``."""
+def average_checkpoints(paths: Sequence[str | Path], output: str | Path, *, overwrite: bool = False) -> Path:
+    """Average the weights of ``paths`` (same model config) into a new checkpoint at ``output``.
+
+    ``output`` must not exist, or (with ``overwrite``) must be an earlier average: a training
+    checkpoint, a run folder or any other folder is never replaced. Nor may it be named like a
+    training checkpoint (``step_N``), which ``--resume`` and ``translate`` would take for one.
+    """
     paths = [Path(p) for p in paths]
+    output = Path(output)
     if not paths:
         raise ValueError("no checkpoints to average")
+    if _STEP_DIR.match(output.name):
+        raise ValueError(f"--output {output} is named like a training checkpoint (step_N); choose another name, "
+                         "e.g. <run>/averaged")
+    if output.exists():
+        state = output / TRAINER_STATE
+        earlier_average = state.is_file() and "averaged_from" in json.loads(state.read_text())
+        if not overwrite:
+            raise FileExistsError(f"--output {output} already exists; choose a new folder"
+                                  + (" (or --overwrite this earlier average)" if earlier_average else ""))
+        if not earlier_average:
+            raise FileExistsError(f"--output {output} exists and is not an averaged checkpoint; refusing to replace it")
     for p in paths:
         verify_checkpoint(p)
     config = load_model_config(paths[0])

@@ -67,6 +67,7 @@ class TrainConfig:
     keep_last: int = 5  # checkpoints kept (§6.1 averages the last 5 / 20)
     out_dir: str = "runs/default"  # checkpoints, metrics.jsonl, run.json ("": write nothing)
     resume: bool = False  # continue from the newest checkpoint in out_dir
+    overwrite: bool = False  # start over in an out_dir that holds a run (deletes its checkpoints and metrics)
     progress: bool = True  # tqdm progress bar
 
 

@@ -39,6 +39,7 @@ from transformer.model import Transformer
 from transformer.train.checkpoint import (
     checkpoint_name,
     latest_checkpoint,
+    load_run_config,
     load_tokenizer,
     load_training_state,
     load_weights,
@@ -52,6 +53,7 @@ from transformer.train.distributed import all_reduce_sum, barrier, init_distribu
 from transformer.train.loss import label_smoothed_cross_entropy, projected_label_smoothed_cross_entropy
 from transformer.train.metrics import MetricsLogger, perplexity
 from transformer.train.optim import build_optimizer
+from transformer.train.run_dir import RunLock, check_resume, prepare_run_dir
 from transformer.train.runinfo import run_info
 from transformer.train.schedule import TransformerSchedule
 
@@ -80,9 +82,8 @@ class Trainer:
         self.is_main = self.dist.is_main
         self.out_dir = Path(t.out_dir) if t.out_dir else None
         self.ckpt_dir = self.out_dir / "checkpoints" if self.out_dir else None
-        resume_from = latest_checkpoint(self.ckpt_dir) if t.resume and self.ckpt_dir else None
-        if t.resume and resume_from is None:
-            self._say(f"nothing to resume in {self.ckpt_dir}; starting from scratch")
+        self.lock = RunLock(self.out_dir) if self.out_dir and self.is_main else None
+        resume_from = self._claim_out_dir()
 
         self.train_pairs = train_pairs if train_pairs is not None else load_pairs(config.data, "train")
         self.val_pairs = val_pairs if val_pairs is not None else load_pairs(config.data, "val")
@@ -180,6 +181,8 @@ class Trainer:
                 earlier = json.loads(path.read_text())
                 info["earlier_segments"] = earlier.pop("earlier_segments", []) + [earlier]
             path.write_text(json.dumps(info, indent=2) + "\n")
+        if self.lock is not None:
+            self.lock.release()  # the folder is complete: another process may resume it
         self.model.eval()
         return self.history
 
@@ -311,10 +314,40 @@ class Trainer:
         return path
 
     def close(self) -> None:
-        """Leave the process group (torchrun); a no-op for one process."""
+        """Release the run folder's lock and leave the process group (torchrun)."""
+        if self.lock is not None:
+            self.lock.release()
         shutdown(self.dist)
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _claim_out_dir(self) -> Path | None:
+        """One run per folder: take its lock, refuse another run's folder, check a resume; returns the
+        checkpoint to resume from (None: start from scratch). Releases the lock if the folder is refused."""
+        t = self.config.train
+        if t.resume and t.overwrite:
+            raise ValueError("train.resume and train.overwrite exclude each other: continue the run, or start over")
+        if self.out_dir is None or self.ckpt_dir is None:
+            return None
+        if t.resume and not self.ckpt_dir.is_dir():
+            raise FileNotFoundError(f"--resume: {self.ckpt_dir} does not exist; is --out-dir {self.out_dir} the run's folder?")
+        try:
+            if self.lock is not None:
+                note = self.lock.acquire()
+                if note:
+                    self._say(f"warning: {note}")
+                prepare_run_dir(self.out_dir, resume=t.resume, overwrite=t.overwrite)
+            barrier(self.dist)  # no rank writes before rank 0 has checked the folder
+            resume_from = latest_checkpoint(self.ckpt_dir) if t.resume else None
+            if t.resume and resume_from is None:
+                self._say(f"nothing to resume in {self.ckpt_dir}; starting from scratch")
+            if resume_from is not None:
+                check_resume(load_run_config(resume_from), self.config.to_dict(), resume_from)
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
+        return resume_from
+
     def _make_tokenizer(self) -> Tokenizer:
         if not (self.dist.enabled and self.out_dir):
             return build_tokenizer(self.config.data, self.train_pairs)

@@ -1,0 +1,130 @@
+"""A run folder belongs to one run: guards that keep a training run from mixing with, or destroying, another.
+
+- :func:`prepare_run_dir`: a folder that already holds a run is refused unless the run is resumed
+  (``--resume``) or explicitly started over (``--overwrite``, which deletes only the run's own files:
+  ``checkpoints/``, ``metrics.jsonl``, ``run.json``, ``tokenizer.json``; anything else stays).
+- :class:`RunLock`: ``train.lock`` (pid and host of the owner) keeps a second trainer out of a folder
+  while one is writing into it; a lock whose process has died is recognised and taken over.
+- :func:`check_resume`: resuming with a different seed, model, data or optimisation recipe would
+  silently continue another run; it is refused, naming each key that differs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+RUN_FILES = ("checkpoints", "metrics.jsonl", "run.json", "tokenizer.json")
+LOCK = "train.lock"
+# Keys a resumed run may change: how long it runs and how it logs, saves and computes, not what it learns.
+RESUME_MAY_CHANGE = {
+    "train": {"max_steps", "log_every", "eval_every", "eval_sentences", "save_every", "keep_last", "out_dir",
+              "resume", "overwrite", "progress", "device", "precision", "compile", "fused_loss", "threads",
+              "grad_accum", "tokens_per_step"},
+    "decode": {"beam_size", "alpha", "extra_len", "batch_size"},
+    "data": {"data_dir"},
+}
+
+
+class RunDirError(ValueError):
+    """The run folder cannot be used as asked (it holds another run, is locked, or does not match)."""
+
+
+def prepare_run_dir(out_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse a folder that holds a run unless resuming or overwriting; with ``overwrite``, delete the run's files."""
+    present = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if not present or resume:
+        return
+    if not overwrite:
+        raise RunDirError(
+            f"{out_dir} already holds a run ({', '.join(present)}); continue it with --resume "
+            "(train.resume=true), choose another --out-dir, or start over with --overwrite "
+            "(train.overwrite=true), which deletes its checkpoints, metrics and run.json"
+        )
+    for name in present:
+        path = out_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+class RunLock:
+    """``<out_dir>/train.lock``, created atomically; released by :meth:`release` (or taken over once stale)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / LOCK
+        self.held = False
+
+    def acquire(self) -> str | None:
+        """Take the lock; returns a message if a stale lock was taken over. Raises :class:`RunDirError`."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        note = None
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                owner = _read_owner(self.path)
+                if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+                    self.held = True  # this process already holds it (a second Trainer in the same program)
+                    return None
+                if _alive(owner):
+                    raise RunDirError(
+                        f"{self.path.parent} is being written by another training process (pid {owner.get('pid')} on "
+                        f"{owner.get('host')}, see {self.path}); wait for it to finish, or choose another --out-dir"
+                    ) from None
+                note = f"took over the stale lock {self.path} of process {owner.get('pid')}, which is no longer running"
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname()}, f)
+            self.held = True
+            return note
+        raise RunDirError(f"could not take the lock {self.path}; another process keeps creating it")
+
+    def release(self) -> None:
+        if self.held:
+            owner = _read_owner(self.path)
+            if owner.get("pid") == os.getpid():
+                self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+def _read_owner(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}  # being written this instant, or garbage: treated as the lock of a dead process
+
+
+def _alive(owner: dict[str, Any]) -> bool:
+    pid = owner.get("pid")
+    if not isinstance(pid, int):
+        return False
+    if owner.get("host") != socket.gethostname():
+        return True  # another machine's process: cannot check, so assume it runs
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_resume(saved: dict[str, Any] | None, current: dict[str, Any], checkpoint: Path) -> None:
+    """Refuse to resume ``checkpoint`` (its ``run_config.json`` is ``saved``) under a config that learns differently."""
+    if not saved:
+        return
+    differences = []
+    for table in ("data", "model", "train"):
+        old, new = saved.get(table, {}), current.get(table, {})
+        for key in sorted(set(old) | set(new)):
+            if key not in RESUME_MAY_CHANGE.get(table, set()) and old.get(key) != new.get(key):
+                differences.append(f"{table}.{key}: checkpoint {old.get(key)!r}, now {new.get(key)!r}")
+    if differences:
+        raise RunDirError(
+            f"cannot resume {checkpoint}: this config would continue a different run ({'; '.join(differences)}). "
+            "Resume with the run's own config, or train into another --out-dir"
+        )
