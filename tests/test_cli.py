@@ -205,3 +205,13 @@ def test_export_never_replaces_a_folder_that_is_not_an_export(run_dir: Path, tmp
     out = tmp_path / "shipped"
     assert main(["export", "--model", str(source), "--output", str(out)]) == 0
     assert main(["export", "--model", str(source), "--output", str(out), "--overwrite", "--dtype", "fp32"]) == 0
+
+
+def test_translate_says_when_an_input_is_empty_or_cut(run_dir: Path, capsys: pytest.CaptureFixture, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("forty five\n\n   \n" + "nine " * 400 + "\n"))
+    assert main(["translate", "--model", str(run_dir), "--greedy"]) == 0
+    captured = capsys.readouterr()
+    out = captured.out.split("\n")[:-1]
+    assert len(out) == 4 and out[1] == "" and out[2] == ""  # empty inputs give empty lines, nothing invented
+    assert "input 2 is empty" in captured.err and "input 3 is empty" in captured.err
+    assert "input 4 has 400 tokens; only its first" in captured.err

@@ -211,3 +211,26 @@ def test_average_refuses_different_configs(tmp_path: Path) -> None:
     b = save_checkpoint(tmp_path / "b", tiny(d_ff=32))
     with pytest.raises(CheckpointError, match="model configs differ"):
         average_checkpoints([a, b], tmp_path / "out")
+
+
+def test_a_save_cleans_up_what_killed_saves_left_behind(tmp_path: Path) -> None:
+    """A process killed mid-save leaves a hidden .step_N.tmp-PID folder; the next save deletes those of
+    dead processes (never a live process's, never a real checkpoint)."""
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        leftovers = [tmp_path / f".step_00000005.tmp-{dead.pid}", tmp_path / f".step_00000003.old-{dead.pid}"]
+        in_progress = tmp_path / f".step_00000009.tmp-{live.pid}"
+        for d in [*leftovers, in_progress]:
+            d.mkdir()
+            (d / "model.safetensors").write_bytes(b"x" * 100)
+        ckpt.save_checkpoint(tmp_path / "step_00000010", tiny())
+        assert not any(d.exists() for d in leftovers)
+        assert in_progress.exists() and (tmp_path / "step_00000010" / "manifest.json").is_file()
+    finally:
+        live.kill()
+        live.wait()

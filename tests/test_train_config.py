@@ -65,6 +65,14 @@ def test_overrides_take_toml_values_and_bare_words() -> None:
     ("train.save_every=-5", r"'train.save_every' .* must be >= 0"),
     ("train.label_smoothing=1.5", r"'train.label_smoothing' .* must lie in \[0, 1\)"),
     ("train.threads=-1", r"'train.threads' .* must be >= 0"),
+    # Used to be tracebacks (IndexError, TypeError) or torch's message without the key, or accepted:
+    ("train.betas=[0.9]", r"'train.betas' .* must be two numbers in \[0, 1\)"),
+    ('train.betas=["a", "b"]', r"'train.betas' .* must be two numbers"),
+    ("train.betas=[0.9, 1.5]", r"'train.betas' .* must be two numbers"),
+    ("train.adam_eps=-1", r"'train.adam_eps' .* must be > 0"),
+    ("train.lr_scale=-1", r"'train.lr_scale' .* must be > 0"),
+    ("decode.extra_len=-1", r"'decode.extra_len' .* must be >= 0"),
+    ("data.train_size=0", r"'data.train_size' .* must be >= 1 for the numbers task"),
     ("train.fused_loss=1", r"'train.fused_loss' .* must be bool"),
     ("train.precision='fp16'", r"'train.precision' .* must be one of"),
 ])

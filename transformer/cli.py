@@ -148,8 +148,16 @@ def _load(args: argparse.Namespace):
 def _translate(args: argparse.Namespace) -> int:
     from transformer.decode import translate
 
+    from transformer.decode.translate import too_long
+
     sentences = args.sentences or [line.rstrip("\n") for line in sys.stdin]
     model, tokenizer, _, options = _load(args)
+    for i, sentence in enumerate(sentences, 1):
+        if not sentence.strip():
+            print(f"warning: input {i} is empty; its translation is an empty line", file=sys.stderr)
+    for i, n in too_long(model, tokenizer, sentences):
+        print(f"warning: input {i + 1} has {n} tokens; only its first {model.config.max_len - 1} are translated "
+              f"(the model's max_len is {model.config.max_len})", file=sys.stderr)
     for line in translate(model, tokenizer, sentences, **options):
         print(line)
     return 0

@@ -37,7 +37,10 @@ def translate(
     """Translate ``sentences``; ``beam_size=1`` means greedy decoding. Returns detokenized strings.
 
     Sentences are sorted by length into batches (less padding) and returned in the input order.
-    Source ids are ``tokens + [EOS]``, as in training (``transformer.data.encode_pairs``).
+    Source ids are ``tokens + [EOS]``, as in training (``transformer.data.encode_pairs``). An empty
+    (or whitespace-only) sentence translates to an empty string, never to text the model invents
+    from EOS alone; a sentence longer than the model's positional table is cut to its beginning
+    (:func:`too_long` tells which ones will be).
     """
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1 (1: greedy decoding), got {beam_size}")
@@ -49,7 +52,7 @@ def translate(
         device = next(model.parameters()).device
         max_src = model.config.max_len  # longer inputs are cut to fit the positional table (§3.5)
         encoded = [tokenizer.encode(s)[: max_src - 1] + [tokenizer.eos_id] for s in sentences]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        order = sorted((i for i in range(len(encoded)) if sentences[i].strip()), key=lambda i: len(encoded[i]))
         outputs: list[str] = [""] * len(sentences)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
@@ -68,3 +71,9 @@ def translate(
     finally:
         model.train(was_training)
     return outputs
+
+
+def too_long(model: Transformer, tokenizer: TextTokenizer, sentences: list[str]) -> list[tuple[int, int]]:
+    """(index, number of tokens) of the sentences that :func:`translate` will cut to the model's ``max_len``."""
+    limit = model.config.max_len - 1
+    return [(i, n) for i, s in enumerate(sentences) if (n := len(tokenizer.encode(s))) > limit]

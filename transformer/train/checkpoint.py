@@ -102,10 +102,38 @@ def save_checkpoint(
         tmp.rename(path)  # the atomic step
         _fsync(path.parent)
         shutil.rmtree(old, ignore_errors=True)
+        remove_stale_temporaries(path.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+_TEMPORARY = re.compile(r"^\..+\.(?:tmp|old)-(\d+)$")
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete the hidden ``.<name>.tmp-PID`` / ``.old-PID`` folders that a save killed mid-write left
+    behind (their process is gone); returns what was deleted. Folders of live processes stay."""
+    removed = []
+    for p in directory.iterdir():
+        m = _TEMPORARY.match(p.name)
+        if m and p.is_dir() and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_json(path: Path, data: Any) -> None:

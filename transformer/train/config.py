@@ -190,6 +190,19 @@ def _validate(config: RunConfig, source: str) -> None:
             raise ValueError(f"'train.{key}' in {source} must be >= 0 (0: off), got {getattr(config.train, key)}")
     if not 0.0 <= config.train.label_smoothing < 1.0:
         raise ValueError(f"'train.label_smoothing' in {source} must lie in [0, 1), got {config.train.label_smoothing}")
+    betas = config.train.betas
+    if len(betas) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas):
+        raise ValueError(f"'train.betas' in {source} must be two numbers in [0, 1), e.g. [0.9, 0.98], got {betas!r}")
+    for key in ("adam_eps", "lr_scale"):
+        if not getattr(config.train, key) > 0:
+            raise ValueError(f"'train.{key}' in {source} must be > 0, got {getattr(config.train, key)}")
+    if config.decode.extra_len < 0:
+        raise ValueError(f"'decode.extra_len' in {source} must be >= 0, got {config.decode.extra_len}")
+    if config.data.task in ("numbers", "copy") and config.data.train_size < 1:
+        raise ValueError(f"'data.train_size' in {source} must be >= 1 for the {config.data.task} task, got {config.data.train_size}")
+    if config.data.tokenizer == "bpe" and config.data.vocab_size < 64:
+        raise ValueError(f"'data.vocab_size' in {source} must be >= 64 for a BPE vocabulary (its special tokens and "
+                         f"byte alphabet alone need more), got {config.data.vocab_size}")
     if config.decode.beam_size < 1:
         raise ValueError(f"'decode.beam_size' in {source} must be >= 1, got {config.decode.beam_size}")
     try:
