@@ -215,3 +215,15 @@ def test_translate_says_when_an_input_is_empty_or_cut(run_dir: Path, capsys: pyt
     assert len(out) == 4 and out[1] == "" and out[2] == ""  # empty inputs give empty lines, nothing invented
     assert "input 2 is empty" in captured.err and "input 3 is empty" in captured.err
     assert "input 4 has 400 tokens; only its first" in captured.err
+
+
+def test_text_that_is_not_utf8_names_its_file_or_input(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                         monkeypatch) -> None:
+    hyp, ref = tmp_path / "hyp.txt", tmp_path / "ref.txt"
+    hyp.write_bytes(b"one\ntw\xff\n")
+    ref.write_text("one\ntwo\n")
+    assert main(["evaluate", "--hyp", str(hyp), "--ref", str(ref)]) == 2
+    assert "hyp.txt, line 2" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.StringIO("forty \udcff five\n"))  # how Python hands over a \xff byte
+    assert main(["translate", "--model", str(run_dir)]) == 2
+    assert "input 1 is not UTF-8 text" in capsys.readouterr().err

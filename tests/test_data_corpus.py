@@ -295,3 +295,22 @@ def test_jsonl_missing_key_names_record(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="Corpus file not found"):
         load_parallel_files(tmp_path / "nope.tsv")
+
+
+def test_corpus_files_that_are_not_what_they_say_are_named_with_the_fix(tmp_path: Path) -> None:
+    import gzip
+
+    from transformer.data.corpus import read_lines
+
+    plain = tmp_path / "train.de.gz"
+    plain.write_text("not compressed\n")
+    with pytest.raises(ValueError, match=r"train.de.gz is named .gz but is not gzip-compressed"):
+        read_lines(plain)
+    truncated = tmp_path / "cut.gz"
+    truncated.write_bytes(gzip.compress("".join(f"line {i} {i * i}\n" for i in range(5000)).encode())[:-200])
+    with pytest.raises(ValueError, match=r"cut.gz is truncated"):
+        read_lines(truncated)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"fine\nalso fine\ncaf\xe9 au lait\n")
+    with pytest.raises(ValueError, match=r"latin.txt, line 3 \(byte b'\\xe9'.*not UTF-8"):
+        read_lines(latin)

@@ -151,6 +151,11 @@ def _translate(args: argparse.Namespace) -> int:
     from transformer.decode.translate import too_long
 
     sentences = args.sentences or [line.rstrip("\n") for line in sys.stdin]
+    for i, sentence in enumerate(sentences, 1):
+        try:
+            sentence.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that were not UTF-8, smuggled in as surrogates
+            raise ValueError(f"input {i} is not UTF-8 text ({sentence!r}); convert it to UTF-8") from None
     model, tokenizer, _, options = _load(args)
     for i, sentence in enumerate(sentences, 1):
         if not sentence.strip():
@@ -188,7 +193,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.hyp or args.ref:
         if not (args.hyp and args.ref) or args.model:
             raise ValueError("give both --hyp and --ref (and no --model), or --model alone")
-        hyps, refs = args.hyp.read_text().splitlines(), args.ref.read_text().splitlines()
+        from transformer.data.corpus import read_lines
+
+        hyps, refs = read_lines(args.hyp), read_lines(args.ref)
         scores = score_corpus(hyps, refs)
     else:
         if args.model is None:

@@ -35,9 +35,29 @@ def open_text(path: str | Path) -> Iterator[str]:
     if not path.is_file():
         raise FileNotFoundError(f"Corpus file not found: {path}")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as f:
-        for line in f:
-            yield line.rstrip("\r\n")
+    number = 0
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as f:
+            for number, line in enumerate(f, 1):
+                yield line.rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}, {_first_bad_line(path, opener)}: not UTF-8 text; convert the file to UTF-8 "
+                         "(e.g. iconv -f latin1 -t utf-8)") from None
+    except gzip.BadGzipFile:
+        raise ValueError(f"{path} is named .gz but is not gzip-compressed; rename it without .gz, or gzip it") from None
+    except EOFError:
+        raise ValueError(f"{path} is truncated (the gzip stream ends after line {number}); download or copy it again") from None
+
+
+def _first_bad_line(path: Path, opener: Any) -> str:
+    """Where the first byte that is not UTF-8 is (text mode decodes in chunks, so it cannot say)."""
+    with opener(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return f"line {number} (byte {raw[e.start:e.end]!r} after {raw[max(e.start - 20, 0):e.start]!r})"
+    return "somewhere"
 
 
 def read_lines(path: str | Path) -> list[str]:
