@@ -227,3 +227,17 @@ def test_text_that_is_not_utf8_names_its_file_or_input(run_dir: Path, tmp_path: 
     monkeypatch.setattr(sys, "stdin", io.StringIO("forty \udcff five\n"))  # how Python hands over a \xff byte
     assert main(["translate", "--model", str(run_dir)]) == 2
     assert "input 1 is not UTF-8 text" in capsys.readouterr().err
+
+
+def test_a_corrupt_newest_checkpoint_names_the_newest_intact_one(run_dir: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    newest = run / "checkpoints" / "step_00000010"
+    (newest / "model.safetensors").write_bytes(b"garbage")
+    assert main(["translate", "--model", str(run), "nine"]) == 2
+    err = capsys.readouterr().err
+    assert "step_00000010" in err and "newest intact checkpoint of this run is" in err and "step_00000005" in err
+    assert main(["translate", "--model", str(run / "checkpoints" / "step_00000005"), "nine"]) == 0

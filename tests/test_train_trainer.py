@@ -182,3 +182,22 @@ def test_fused_loss_trains_exactly_like_logits_then_loss(tmp_path: Path) -> None
             # run computes is rounding noise, which Adam scales up to full-size steps. Nothing to compare.
             continue
         torch.testing.assert_close(wa[name], wb[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_a_killed_segment_is_recorded_in_run_json(tmp_path: Path) -> None:
+    """run.json is written when a segment starts and again when it ends: a process killed in between
+    (simulated by an exception no handler sees) leaves a record that the resumed run keeps as "killed"."""
+
+    def die_at_step_7(trainer: Trainer) -> None:
+        if trainer.step == 7:
+            raise SystemExit("killed")
+
+    with pytest.raises(SystemExit):
+        Trainer(small_config(tmp_path, "train.max_steps=20", "train.save_every=5"), callbacks=(die_at_step_7,)).fit()
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "running"
+    trainer = Trainer(small_config(tmp_path, "train.max_steps=20", "train.save_every=5", "train.resume=true"))
+    trainer.fit()
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert (info["status"], info["start_step"], info["final_step"]) == ("finished", 5, 20)
+    (killed,) = info["earlier_segments"]
+    assert killed["status"].startswith("killed") and killed["start_step"] == 0

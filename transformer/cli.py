@@ -124,7 +124,14 @@ def _translate_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from transformer.train.checkpoint import latest_checkpoint, load_model, load_run_config, load_tokenizer
+    from transformer.train.checkpoint import (
+        CheckpointError,
+        latest_checkpoint,
+        load_model,
+        load_run_config,
+        load_tokenizer,
+        with_intact_hint,
+    )
     from transformer.train.config import DecodeConfig, RunConfig
     from transformer.train.device import pick_device
 
@@ -134,7 +141,10 @@ def _load(args: argparse.Namespace):
         if newest is None:
             raise FileNotFoundError(f"{path / 'checkpoints'} holds no complete checkpoint")
         path = newest
-    model = load_model(path, device=pick_device(args.device))
+    try:
+        model = load_model(path, device=pick_device(args.device))
+    except CheckpointError as e:
+        raise with_intact_hint(e, path, "pass --model {intact}") from None
     tokenizer = load_tokenizer(path)
     raw = load_run_config(path)
     run = RunConfig.from_dict(raw, source=str(path)) if raw else None

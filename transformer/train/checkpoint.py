@@ -266,6 +266,27 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def newest_intact(directory: str | Path, older_than: Path | None = None) -> Path | None:
+    """The newest checkpoint under ``directory`` (older than ``older_than``) that passes its manifest check."""
+    for path in reversed(list_checkpoints(directory)):
+        if older_than is not None and path.name >= older_than.name:
+            continue
+        try:
+            verify_checkpoint(path)
+        except CheckpointError:
+            continue
+        return path
+    return None
+
+
+def with_intact_hint(error: CheckpointError, corrupt: Path, what: str) -> CheckpointError:
+    """``error`` about the checkpoint ``corrupt``, plus the newest intact one of its run and how to use it."""
+    intact = newest_intact(corrupt.parent, older_than=corrupt)
+    hint = (f"; the newest intact checkpoint of this run is {intact}: {what.format(intact=intact)}" if intact
+            else "; this run has no intact checkpoint before it")
+    return CheckpointError(f"{error}{hint}")
+
+
 def latest_checkpoint(directory: str | Path) -> Path | None:
     found = list_checkpoints(directory)
     return found[-1] if found else None

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -80,6 +81,7 @@ class RunLock:
             with os.fdopen(fd, "w") as f:
                 json.dump({"pid": os.getpid(), "host": socket.gethostname()}, f)
             self.held = True
+            atexit.register(self.release)  # also when the program stops on an error before the run ends
             return note
         raise RunDirError(f"could not take the lock {self.path}; another process keeps creating it")
 

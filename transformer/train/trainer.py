@@ -37,6 +37,7 @@ from tqdm import tqdm  # plain tqdm: tqdm.auto warns in notebooks without ipywid
 from transformer.data import Pair, TokenBatchSampler, Tokenizer, collate, encode_pairs
 from transformer.model import Transformer
 from transformer.train.checkpoint import (
+    CheckpointError,
     checkpoint_name,
     latest_checkpoint,
     load_run_config,
@@ -45,6 +46,7 @@ from transformer.train.checkpoint import (
     load_weights,
     prune_checkpoints,
     save_checkpoint,
+    with_intact_hint,
 )
 from transformer.train.config import RunConfig
 from transformer.train.datasets import build_tokenizer, load_pairs
@@ -101,7 +103,10 @@ class Trainer:
         self.step = self.epoch = self.batch_in_epoch = 0
         self.tokens_seen = 0.0  # target tokens trained on so far, all ranks (for FLOPs and tokens/epoch)
         if resume_from is not None:
-            load_weights(self.model, resume_from)
+            try:
+                load_weights(self.model, resume_from)
+            except CheckpointError as e:
+                raise with_intact_hint(e, resume_from, "move the corrupt one out of checkpoints/ and --resume again") from None
             state = load_training_state(resume_from, self.optimizer)
             self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
             self.schedule.load_state_dict(state["schedule"])
@@ -141,6 +146,16 @@ class Trainer:
         info = {**run_info(self.device, self.dist.world_size), "config": self.config.to_dict(),
                 "data": str(self.filter_stats), "parameters": self.model.num_parameters(), "grad_accum": self.grad_accum}
         start = self._start = time.perf_counter()
+        run_file = self.out_dir / "run.json" if self.out_dir and self.is_main else None
+        if run_file is not None:  # written now and again at the end, so that a killed segment leaves a record
+            if run_file.is_file():  # a resumed run: keep the earlier segments' records
+                earlier = json.loads(run_file.read_text())
+                if earlier.get("status") == "running":
+                    earlier["status"] = "killed (no final record: the process ended without finishing this segment)"
+                info["earlier_segments"] = earlier.pop("earlier_segments", []) + [earlier]
+        info["start_step"] = self.step
+        if run_file is not None:
+            run_file.write_text(json.dumps({**info, "status": "running"}, indent=2) + "\n")
         previous = self._install_signal_handlers()
         bar = tqdm(total=t.max_steps, initial=self.step, desc="train", disable=not (t.progress and self.is_main),
                    dynamic_ncols=True)
@@ -173,14 +188,10 @@ class Trainer:
             bar.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        if self.out_dir and self.is_main:
+        if run_file is not None:
             info.update(wall_time_s=time.perf_counter() - start, final_step=self.step, interrupted=self.interrupted,
-                        target_tokens=self.tokens_seen)
-            path = self.out_dir / "run.json"
-            if path.is_file():  # a resumed run: keep the earlier segments' records
-                earlier = json.loads(path.read_text())
-                info["earlier_segments"] = earlier.pop("earlier_segments", []) + [earlier]
-            path.write_text(json.dumps(info, indent=2) + "\n")
+                        target_tokens=self.tokens_seen, status="interrupted" if self.interrupted else "finished")
+            run_file.write_text(json.dumps(info, indent=2) + "\n")
         if self.lock is not None:
             self.lock.release()  # the folder is complete: another process may resume it
         self.model.eval()
