@@ -124,3 +124,33 @@ def test_resume_from_a_mistyped_folder_is_an_error_not_a_fresh_start(tmp_path: P
     assert train(tmp_path / "runz", "--resume") == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "runz").exists()  # nothing created
+
+
+def test_an_unwritable_folder_is_refused_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """(Tests run as root, which may write anywhere: the refusal of the file system is simulated.)"""
+    out = tmp_path / "readonly"
+    real_open = os.open
+
+    def refuse(path, *args, **kwargs):
+        if str(path).startswith(str(out)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    assert train(out) == 2
+    assert "cannot write into" in capsys.readouterr().err
+    assert not (out / "checkpoints").exists()
+
+
+def test_an_average_into_an_unwritable_folder_is_an_error_not_a_traceback(run: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    import transformer.train.average as average
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ro" / "avg"))
+
+    monkeypatch.setattr(average, "save_checkpoint", refuse)
+    assert main(["average", "--run-dir", str(run), "--last", "2", "--output", str(tmp_path / "ro" / "avg")]) == 2
+    assert "permission denied" in capsys.readouterr().err

@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, HubUnavailableError, ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except PermissionError as e:
+        print(f"error: permission denied: {e.filename or e} (choose a folder you can write to)", file=sys.stderr)
+        return 2
 
 
 # -- train -----------------------------------------------------------------------------------------

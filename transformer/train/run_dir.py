@@ -60,11 +60,13 @@ class RunLock:
 
     def acquire(self) -> str | None:
         """Take the lock; returns a message if a stale lock was taken over. Raises :class:`RunDirError`."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         note = None
         for _ in range(2):
             try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except PermissionError as e:  # found now, before any training, not at the first checkpoint
+                raise RunDirError(f"cannot write into {self.path.parent} ({e.strerror}); choose a writable --out-dir") from None
             except FileExistsError:
                 owner = _read_owner(self.path)
                 if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
