@@ -1,0 +1,56 @@
+"""What every chapter of the book shares: one import instead of a setup cell copied into each notebook.
+
+    from transformer.book import show, use_book_style
+    use_book_style()   # the book's plot style, PNG figures, torch seeded with 0
+    show(MultiHeadAttention.forward)   # the package's real source, with its file and lines
+
+Needs the book's requirements (matplotlib, IPython), not the package's.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import transformer
+
+ROOT = Path(transformer.__file__).resolve().parents[1]
+
+# One plot style for the whole book (changed here, it changes on every page).
+STYLE = {"figure.dpi": 80, "figure.figsize": (6.4, 3.6), "axes.grid": True, "grid.alpha": 0.3}
+
+
+def use_book_style(seed: int = 0) -> None:
+    """Apply :data:`STYLE`, draw inline figures as PNG, and seed torch (chapters are deterministic)."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    plt.rcParams.update(STYLE)
+    try:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("png")
+    except ImportError:  # not in a notebook kernel
+        pass
+    torch.manual_seed(seed)
+
+
+def source_of(obj: Any) -> tuple[str, str, int, int]:
+    """(code, path relative to the repository, first line, last line) of a function or class."""
+    lines, start = inspect.getsourcelines(obj)
+    path = Path(inspect.getsourcefile(obj) or "").resolve()
+    try:
+        where = path.relative_to(ROOT).as_posix()
+    except ValueError:  # installed elsewhere (Colab): name the file within the package
+        where = f"transformer/{path.relative_to(Path(transformer.__file__).resolve().parent).as_posix()}"
+    return textwrap.dedent("".join(lines)).rstrip(), where, start, start + len(lines) - 1
+
+
+def show(obj: Any) -> None:
+    """Show the package's source for ``obj`` (the code the tests check), with its file and lines."""
+    from IPython.display import Markdown, display
+
+    code, where, first, last = source_of(obj)
+    display(Markdown(f"`{where}`, lines {first}–{last}:\n\n````python\n{code}\n````"))
