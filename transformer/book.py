@@ -54,3 +54,14 @@ def show(obj: Any) -> None:
 
     code, where, first, last = source_of(obj)
     display(Markdown(f"`{where}`, lines {first}–{last}:\n\n````python\n{code}\n````"))
+
+
+def repository_url() -> str | None:
+    """The repository's address, from the book's ``_config.yml`` (the one place that names it); None
+    where the book's sources are not at hand (the package installed alone, as in Colab)."""
+    config = ROOT / "_config.yml"
+    if not config.is_file():
+        return None
+    import yaml
+
+    return (yaml.safe_load(config.read_text()).get("repository") or {}).get("url")
