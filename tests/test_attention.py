@@ -9,6 +9,7 @@ from torch import nn
 
 from transformer.attention import MultiHeadAttention, attention, fast_attention
 from transformer.masks import causal_mask, padding_mask
+from transformer.reference import torch_attention
 
 B, H, TQ, TK, DK, DV = 3, 4, 5, 7, 8, 6
 
@@ -87,21 +88,11 @@ def test_fully_masked_row_gives_zero_not_nan(impl: str) -> None:
     torch.testing.assert_close(out[0:1], expected)
 
 
-def _copy_to_torch_mha(ours: MultiHeadAttention, d_model: int, n_heads: int) -> nn.MultiheadAttention:
-    ref = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
-    with torch.no_grad():
-        ref.in_proj_weight.copy_(torch.cat([ours.w_q.weight, ours.w_k.weight, ours.w_v.weight]))
-        ref.in_proj_bias.copy_(torch.cat([ours.w_q.bias, ours.w_k.bias, ours.w_v.bias]))
-        ref.out_proj.weight.copy_(ours.w_o.weight)
-        ref.out_proj.bias.copy_(ours.w_o.bias)
-    return ref
-
-
 @pytest.mark.parametrize("need_weights", [False, True])
 def test_multi_head_attention_matches_torch(need_weights: bool) -> None:
     d_model, n_heads = 32, 4
     ours = MultiHeadAttention(d_model, n_heads).eval()
-    ref = _copy_to_torch_mha(ours, d_model, n_heads).eval()
+    ref = torch_attention(ours, d_model).eval()
     g = torch.Generator().manual_seed(1)
     query = torch.randn(B, TQ, d_model, generator=g)
     memory = torch.randn(B, TK, d_model, generator=g)
@@ -119,7 +110,7 @@ def test_multi_head_attention_matches_torch(need_weights: bool) -> None:
 def test_multi_head_attention_causal_self_attention_matches_torch() -> None:
     d_model, n_heads, t = 32, 8, 6
     ours = MultiHeadAttention(d_model, n_heads).eval()
-    ref = _copy_to_torch_mha(ours, d_model, n_heads).eval()
+    ref = torch_attention(ours, d_model).eval()
     x = torch.randn(2, t, d_model)
     out, _ = ours(x, x, x, is_causal=True)
     torch_mask = nn.Transformer.generate_square_subsequent_mask(t)

@@ -7,42 +7,10 @@ import torch
 from torch import nn
 
 from transformer import ModelConfig, Transformer
-from transformer.attention import MultiHeadAttention
 from transformer.layers import DecoderLayer, EncoderLayer
+from transformer.reference import copy_decoder_layer, copy_encoder_layer
 
 D, H, FF = 32, 4, 64
-
-
-def _copy_mha(ours: MultiHeadAttention, ref: nn.MultiheadAttention) -> None:
-    ref.in_proj_weight.copy_(torch.cat([ours.w_q.weight, ours.w_k.weight, ours.w_v.weight]))
-    ref.in_proj_bias.copy_(torch.cat([ours.w_q.bias, ours.w_k.bias, ours.w_v.bias]))
-    ref.out_proj.weight.copy_(ours.w_o.weight)
-    ref.out_proj.bias.copy_(ours.w_o.bias)
-
-
-def _copy_linear_norm(pairs: list[tuple[nn.Module, nn.Module]]) -> None:
-    for src, dst in pairs:
-        dst.weight.copy_(src.weight)
-        dst.bias.copy_(src.bias)
-
-
-@torch.no_grad()
-def copy_encoder_layer(ours: EncoderLayer, ref: nn.TransformerEncoderLayer) -> None:
-    _copy_mha(ours.self_attn, ref.self_attn)
-    _copy_linear_norm([
-        (ours.ffn.w_1, ref.linear1), (ours.ffn.w_2, ref.linear2),
-        (ours.res_attn.norm, ref.norm1), (ours.res_ffn.norm, ref.norm2),
-    ])
-
-
-@torch.no_grad()
-def copy_decoder_layer(ours: DecoderLayer, ref: nn.TransformerDecoderLayer) -> None:
-    _copy_mha(ours.self_attn, ref.self_attn)
-    _copy_mha(ours.cross_attn, ref.multihead_attn)
-    _copy_linear_norm([
-        (ours.ffn.w_1, ref.linear1), (ours.ffn.w_2, ref.linear2),
-        (ours.res_self.norm, ref.norm1), (ours.res_cross.norm, ref.norm2), (ours.res_ffn.norm, ref.norm3),
-    ])
 
 
 def _randomise(module: nn.Module) -> None:
