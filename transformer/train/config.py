@@ -38,7 +38,7 @@ class DataConfig:
     held_out_fraction: float = 0.2  # numbers: share of 0..999 never seen in training (half val, half test)
     seed: int = 0
     tokenizer: str = "bpe"  # bpe (shared source-target BPE, §5.1) | word (synthetic tasks)
-    vocab_size: int = 8000  # BPE merges target; the paper: 37000 (EN-DE), 32000 word-pieces (EN-FR)
+    vocab_size: int = 8000  # BPE only (the word tokenizer keeps every word); the paper: 37000 (EN-DE), 32000 (EN-FR)
     max_len: int = 0  # drop pairs longer than this many tokens (0: the model's max_len)
 
 
