@@ -95,3 +95,22 @@ def test_every_citation_is_in_the_bibliography() -> None:
                 "sennrich2016neural", "wu2016google", "post2018call", "xiong2020layer", "rush2018annotated",
                 "elliott2016multi30k"}
     assert required <= cited, f"not cited anywhere: {required - cited}"
+
+
+def test_the_publishing_workflow_runs_the_readme_commands() -> None:
+    """.github/workflows/book.yml: `make test` on every push, `make book` then a Pages deploy from main."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads a bare `on` as True
+    assert "push" in triggers and "pull_request" in triggers
+    jobs = workflow["jobs"]
+    runs = {name: [step.get("run", "") for step in job["steps"]] for name, job in jobs.items()}
+    assert "make test" in runs["test"]
+    assert "make book" in runs["publish"] and jobs["publish"]["needs"] == "test"
+    assert "refs/heads/main" in jobs["publish"]["if"]
+    uses = [step.get("uses", "") for step in jobs["publish"]["steps"]]
+    assert any(u.startswith("actions/upload-pages-artifact") for u in uses)
+    assert any(u.startswith("actions/deploy-pages") for u in uses)
+    upload = next(s for s in jobs["publish"]["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "_build/html"
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make book" in readme
