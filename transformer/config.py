@@ -11,6 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from transformer.feed_forward import GATED, PLAIN, Activation, matched_d_ff
+from transformer.norms import Norm
+
 Positional = Literal["sinusoidal", "learned"]
 EmbedInit = Literal["xavier", "normal"]
 
@@ -40,6 +43,9 @@ class ModelConfig:
     tie_output: bool = True  # pre-softmax projection = target embedding matrix (§3.4)
     scale_embeddings: bool = True  # multiply embeddings by sqrt(d_model) (§3.4)
     layer_norm_eps: float = 1e-5  # not given in the paper; PyTorch's default
+    norm: Norm = "layer"  # "rms": RMSNorm, as in T5 and LLaMA (after the paper)
+    activation: Activation = "relu"  # Eq. (2); "gelu", or gated "glu" / "geglu" / "swiglu" (after the paper)
+    match_ffn_params: bool = False  # gated activations: d_ff x 2/3, so the FFN keeps its parameter count
     attention_bias: bool = True  # biases in W^Q, W^K, W^V, W^O; Eq. (1) shows none, torch's MHA has them
     embed_init: EmbedInit = "xavier"  # "normal": N(0, d_model^-0.5) as in tensor2tensor and fairseq
     pad_id: int = 0
@@ -68,6 +74,10 @@ class ModelConfig:
             )
         if self.embed_init not in ("xavier", "normal"):
             raise ValueError(f"ModelConfig.embed_init must be 'xavier' or 'normal', got {self.embed_init!r}")
+        if self.norm not in ("layer", "rms"):
+            raise ValueError(f"ModelConfig.norm must be 'layer' or 'rms', got {self.norm!r}")
+        if self.activation not in GATED and self.activation not in PLAIN:
+            raise ValueError(f"ModelConfig.activation must be one of {sorted({**GATED, **PLAIN})}, got {self.activation!r}")
         if self.layer_norm_eps <= 0:
             raise ValueError(f"ModelConfig.layer_norm_eps must be positive, got {self.layer_norm_eps!r}")
         if not 0 <= self.pad_id < self.vocab_size or not 0 <= self.pad_id < self.target_vocab_size:
@@ -82,6 +92,11 @@ class ModelConfig:
     @property
     def target_vocab_size(self) -> int:
         return self.vocab_size if self.tgt_vocab_size is None else self.tgt_vocab_size
+
+    @property
+    def ffn_hidden(self) -> int:
+        """The feed-forward hidden width: d_ff, or its 2/3 for a gated activation with ``match_ffn_params``."""
+        return matched_d_ff(self.d_ff, self.activation) if self.match_ffn_params else self.d_ff
 
     @property
     def head_dim_k(self) -> int:

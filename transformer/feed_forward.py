@@ -1,23 +1,52 @@
-"""Position-wise feed-forward network (§3.3, Eq. 2)."""
+"""Position-wise feed-forward network (§3.3, Eq. 2), and the activations that came after it.
+
+    relu    FFN(x) = max(0, x W_1 + b_1) W_2 + b_2                 Eq. (2), the paper
+    gelu    FFN(x) = GELU(x W_1 + b_1) W_2 + b_2                   BERT, GPT-2
+    glu     FFN(x) = (σ(x W_1 + b_1) ⊙ (x W_3 + b_3)) W_2 + b_2   gated linear units (Shazeer 2020)
+    geglu   FFN(x) = (GELU(x W_1 + b_1) ⊙ (x W_3 + b_3)) W_2 + b_2
+    swiglu  FFN(x) = (Swish(x W_1 + b_1) ⊙ (x W_3 + b_3)) W_2 + b_2   PaLM, LLaMA
+
+A gated variant has three matrices instead of two; :func:`matched_d_ff` gives the hidden width that
+keeps the matrix parameters equal (the "2/3 rule": 3 d f' = 2 d f). Shape: (B, T, d_model) -> same.
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+Activation = Literal["relu", "gelu", "glu", "geglu", "swiglu"]
+GATED = {"glu": torch.sigmoid, "geglu": F.gelu, "swiglu": F.silu}
+PLAIN = {"relu": F.relu, "gelu": F.gelu}
+
+
+def matched_d_ff(d_ff: int, activation: Activation) -> int:
+    """The hidden width of ``activation`` with as many matrix parameters as a plain FFN of width ``d_ff``."""
+    return round(2 * d_ff / 3) if activation in GATED else d_ff
+
 
 class PositionwiseFeedForward(nn.Module):
-    """Eq. (2): FFN(x) = max(0, x W_1 + b_1) W_2 + b_2, applied to each position separately.
+    """Eq. (2) (``activation="relu"``, the default) or a later variant, applied to each position alike.
 
     ``dropout`` acts on the hidden activations; the paper has none there (default 0).
-    Shape: (B, T, d_model) -> (B, T, d_model), through a hidden layer of width d_ff.
     """
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0) -> None:
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: Activation = "relu") -> None:
         super().__init__()
+        if activation not in GATED and activation not in PLAIN:
+            raise ValueError(f"activation must be one of {sorted({**GATED, **PLAIN})}, got {activation!r}")
+        self.activation = activation
         self.w_1 = nn.Linear(d_model, d_ff)
         self.w_2 = nn.Linear(d_ff, d_model)
+        self.w_3 = nn.Linear(d_model, d_ff) if activation in GATED else None  # the gated variants' second input
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.w_2(self.dropout(F.relu(self.w_1(x))))
+        if self.w_3 is None:
+            hidden = PLAIN[self.activation](self.w_1(x))
+        else:
+            hidden = GATED[self.activation](self.w_1(x)) * self.w_3(x)
+        return self.w_2(self.dropout(hidden))

@@ -106,14 +106,16 @@ def _sublayers(layer: nn.Module, config: ModelConfig, decoder: bool) -> list[Box
     else:
         parts.append(("res_attn", Box("Multi-Head Attention", f"{attn.__name__} {sizes}", "attention", attn)))
     ffn = type(layer.ffn)
-    parts.append(("res_ffn", Box("Feed Forward", f"{ffn.__name__} d_ff={config.d_ff}", "ffn", ffn)))
+    act = "" if layer.ffn.activation == "relu" else f" {layer.ffn.activation}"
+    parts.append(("res_ffn", Box("Feed Forward", f"{ffn.__name__} d_ff={layer.ffn.w_1.out_features}{act}", "ffn", ffn)))
     boxes = []
     for residual, box in parts:
-        norm_first = getattr(layer, residual).norm_first
-        if norm_first:
-            boxes += [Box("Norm", "LayerNorm", "norm", _Residual), box, Box("Add", "x + Dropout(·)", "norm", _Residual)]
+        block = getattr(layer, residual)
+        norm = type(block.norm).__name__
+        if block.norm_first:
+            boxes += [Box("Norm", norm, "norm", _Residual), box, Box("Add", "x + Dropout(·)", "norm", _Residual)]
         else:
-            boxes += [box, Box("Add & Norm", "LayerNorm(x + Dropout(·))", "norm", _Residual)]
+            boxes += [box, Box("Add & Norm", f"{norm}(x + Dropout(·))", "norm", _Residual)]
     return boxes
 
 

@@ -17,15 +17,16 @@ import torch
 from torch import Tensor, nn
 
 from transformer.attention import MultiHeadAttention
-from transformer.feed_forward import PositionwiseFeedForward
+from transformer.feed_forward import Activation, PositionwiseFeedForward
+from transformer.norms import Norm, make_norm
 
 
 class _Residual(nn.Module):
     """One sub-layer's residual connection, dropout and LayerNorm, in post- or pre-norm order."""
 
-    def __init__(self, d_model: int, dropout: float, norm_first: bool, eps: float) -> None:
+    def __init__(self, d_model: int, dropout: float, norm_first: bool, eps: float, norm: Norm = "layer") -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(d_model, eps=eps)
+        self.norm = make_norm(norm, d_model, eps)
         self.dropout = nn.Dropout(dropout)
         self.norm_first = norm_first
 
@@ -51,12 +52,14 @@ class EncoderLayer(nn.Module):
         attention_bias: bool = True,
         norm_first: bool = False,
         eps: float = 1e-5,
+        norm: Norm = "layer",
+        activation: Activation = "relu",
     ) -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, n_heads, d_k, d_v, attention_dropout, attention_bias)
-        self.ffn = PositionwiseFeedForward(d_model, d_ff)
-        self.res_attn = _Residual(d_model, dropout, norm_first, eps)
-        self.res_ffn = _Residual(d_model, dropout, norm_first, eps)
+        self.ffn = PositionwiseFeedForward(d_model, d_ff, activation=activation)
+        self.res_attn = _Residual(d_model, dropout, norm_first, eps, norm)
+        self.res_ffn = _Residual(d_model, dropout, norm_first, eps, norm)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, attn_weights: list[Tensor] | None = None) -> Tensor:
         """x (B, S, D); mask bool broadcastable to (B, h, S, S). Returns (B, S, D)."""
@@ -103,14 +106,16 @@ class DecoderLayer(nn.Module):
         attention_bias: bool = True,
         norm_first: bool = False,
         eps: float = 1e-5,
+        norm: Norm = "layer",
+        activation: Activation = "relu",
     ) -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, n_heads, d_k, d_v, attention_dropout, attention_bias)
         self.cross_attn = MultiHeadAttention(d_model, n_heads, d_k, d_v, attention_dropout, attention_bias)
-        self.ffn = PositionwiseFeedForward(d_model, d_ff)
-        self.res_self = _Residual(d_model, dropout, norm_first, eps)
-        self.res_cross = _Residual(d_model, dropout, norm_first, eps)
-        self.res_ffn = _Residual(d_model, dropout, norm_first, eps)
+        self.ffn = PositionwiseFeedForward(d_model, d_ff, activation=activation)
+        self.res_self = _Residual(d_model, dropout, norm_first, eps, norm)
+        self.res_cross = _Residual(d_model, dropout, norm_first, eps, norm)
+        self.res_ffn = _Residual(d_model, dropout, norm_first, eps, norm)
 
     def forward(
         self,

@@ -14,6 +14,7 @@ from transformer.config import ModelConfig
 from transformer.embeddings import PositionalEncoding, TokenEmbedding
 from transformer.layers import DecoderLayer, EncoderLayer, LayerCache
 from transformer.masks import padding_mask
+from transformer.norms import make_norm
 
 
 class Encoder(nn.Module):
@@ -92,18 +93,18 @@ class Transformer(nn.Module):
         def layer_kwargs() -> dict:
             return dict(
                 d_k=c.d_k, d_v=c.d_v, attention_dropout=c.attention_dropout, attention_bias=c.attention_bias,
-                norm_first=c.norm_first, eps=c.layer_norm_eps,
+                norm_first=c.norm_first, eps=c.layer_norm_eps, norm=c.norm, activation=c.activation,
             )
 
         def final_norm() -> nn.Module | None:
-            return nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else None
+            return make_norm(c.norm, c.d_model, c.layer_norm_eps) if c.norm_first else None
 
         self.encoder = Encoder(
-            [EncoderLayer(c.d_model, c.n_heads, c.d_ff, c.dropout, **layer_kwargs()) for _ in range(c.n_layers)],
+            [EncoderLayer(c.d_model, c.n_heads, c.ffn_hidden, c.dropout, **layer_kwargs()) for _ in range(c.n_layers)],
             final_norm(),
         )
         self.decoder = Decoder(
-            [DecoderLayer(c.d_model, c.n_heads, c.d_ff, c.dropout, **layer_kwargs()) for _ in range(c.n_layers)],
+            [DecoderLayer(c.d_model, c.n_heads, c.ffn_hidden, c.dropout, **layer_kwargs()) for _ in range(c.n_layers)],
             final_norm(),
         )
         # Pre-softmax linear transformation (§3.4). Tied: the target embedding matrix, no bias.
