@@ -85,6 +85,7 @@ def main() -> None:
     p.add_argument("--export", type=Path, help="also ship the chosen model here (fp16), e.g. models/multi30k-de-en")
     p.add_argument("--averages", default="1,3,5,10", help="numbers of newest checkpoints to average (default 1,3,5,10)")
     p.add_argument("--alphas", default="0,0.3,0.6,1.0,1.5", help="length penalties of the α sweep (validation)")
+    p.add_argument("--note", default="", help="what a reader should know about the run (shown beside its numbers)")
     args = p.parse_args()
 
     started = time.perf_counter()
@@ -154,7 +155,7 @@ def main() -> None:
           f"{work['training_flops']:.2e} FLOPs", flush=True)
     info = run_info(torch.device("cpu"), 1)
     (out / "record.json").write_text(json.dumps({
-        **info, "chosen": chosen, "training": work, "export": str(args.export) if args.export else None,
+        **info, "chosen": chosen, "training": work, "note": args.note, "export": str(args.export) if args.export else None,
         "record_wall_s": time.perf_counter() - started,
     }, indent=2) + "\n")
     print(f"recorded {out} in {time.perf_counter() - started:.0f} s")
