@@ -149,6 +149,6 @@ def bleu_conventions(hypotheses: Sequence[str], references: Sequence[str], lang:
     for lower in (False, True):
         add(f"tokenized BLEU (multi-bleu.perl){', lowercased' if lower else ''}",
             f"Moses-tokenized{', lowercased' if lower else ', cased'}, no smoothing",
-            BLEU(tokenize="none", smooth_method="none"), tokenized(hyps, lower), tokenized(refs, lower))
+            BLEU(tokenize="none", smooth_method="none", force=True), tokenized(hyps, lower), tokenized(refs, lower))
     add("chrF", "character 6-grams, β = 2", CHRF(), hyps, refs)
     return rows
