@@ -9,9 +9,12 @@ alternate the variants so that drift in machine load hits all of them, and the b
 Variants:
     ours-fp32   this package in float32, logits then the loss: the trainer before `fused_loss`
     ours-fast   the trainer's defaults: bf16 autocast where the device has bf16 (else fp32), the fused
-                chunked projection + loss (train.fused_loss), float32 attention on the CPU
+                chunked projection + loss (train.fused_loss), float32 attention on the CPU, and on a CPU
+                the allocator setting (train.tune_allocator)
     torch-fp32  torch.nn.Transformer of the same size, float32, F.cross_entropy on the logits
     torch-bf16  the same under bf16 autocast
+    torch-bf16-tuned  the same with the CPU allocator setting the trainer uses (train.tune_allocator), so
+                that the comparison can be read without it too
     ours-compiled  ours-fast under torch.compile(dynamic=True) (not in the default list: its compilation
                 takes minutes on 2 cores; the warm-up steps absorb it)
 
@@ -44,11 +47,11 @@ from torch import nn
 from transformer import ModelConfig, Transformer
 from transformer.embeddings import sinusoidal_table
 from transformer.flops import flops_per_target_token
-from transformer.train.device import autocast_dtype
+from transformer.train.device import autocast_dtype, tune_cpu_allocator
 from transformer.train.loss import label_smoothed_cross_entropy, projected_label_smoothed_cross_entropy
 from transformer.train.runinfo import run_info
 
-VARIANTS = ("ours-fp32", "ours-fast", "torch-fp32", "torch-bf16")
+VARIANTS = ("ours-fp32", "ours-fast", "torch-fp32", "torch-bf16", "torch-bf16-tuned")
 EXTRA_VARIANTS = ("ours-compiled",)  # on request: --variants ours-fast,ours-compiled
 
 PRESETS = {"tiny": ModelConfig.tiny, "small": ModelConfig.small, "base": ModelConfig.base}
@@ -100,12 +103,14 @@ def variant_dtype(which: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of a variant (None: float32)."""
     if which in ("ours-fast", "ours-compiled"):
         return autocast_dtype(device, "auto")
-    return torch.bfloat16 if which.endswith("bf16") else None
+    return torch.bfloat16 if "bf16" in which else None
 
 
 def run_one(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
+    if device.type == "cpu" and args.which in ("ours-fast", "ours-compiled", "torch-bf16-tuned"):
+        tune_cpu_allocator()  # as the trainer does on a CPU (train.tune_allocator)
     cfg = PRESETS[args.preset](vocab_size=args.vocab)
     ours = args.which.startswith("ours")
     model = (Transformer(cfg) if ours else TorchReference(cfg)).to(device).train()
@@ -212,6 +217,8 @@ def main() -> None:
         ratios["fast_vs_fp32"] = best["ours-fast"]["tokens_per_s"] / best["ours-fp32"]["tokens_per_s"]
     if "ours-fast" in best and f"torch-{best['ours-fast']['dtype']}" in best:  # the same precision
         ratios["fast_vs_torch"] = best["ours-fast"]["tokens_per_s"] / best[f"torch-{best['ours-fast']['dtype']}"]["tokens_per_s"]
+    if "ours-fast" in best and "torch-bf16-tuned" in best and best["ours-fast"]["dtype"] == "bf16":
+        ratios["fast_vs_torch_same_allocator"] = best["ours-fast"]["tokens_per_s"] / best["torch-bf16-tuned"]["tokens_per_s"]
     if "ours-fp32" in best and "torch-fp32" in best:
         ratios["fp32_vs_torch_fp32"] = best["ours-fp32"]["tokens_per_s"] / best["torch-fp32"]["tokens_per_s"]
 

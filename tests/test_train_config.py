@@ -132,3 +132,19 @@ def test_compile_on_a_cpu_without_a_cxx_compiler_is_an_error_naming_it(monkeypat
     with pytest.raises(ValueError, match=r"train.compile=true on the CPU needs a C\+\+ compiler.*compile=false"):
         dev.check_compile(torch.device("cpu"), True)
     dev.check_compile(torch.device("cpu"), False)  # off: nothing to check
+
+
+def test_the_cpu_allocator_setting_takes_on_glibc_and_changes_no_number() -> None:
+    import platform
+
+    import torch
+
+    from transformer.train.device import tune_cpu_allocator
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert tune_cpu_allocator() is True
+    torch.manual_seed(0)
+    a, b = torch.randn(300, 300), torch.randn(300, 300)
+    before = a @ b
+    tune_cpu_allocator()
+    assert torch.equal(a @ b, before)

@@ -60,6 +60,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model for training
     fused_loss: bool = True  # projection + loss in chunks, padding skipped, no (N, V) logits held
     threads: int = 0  # intra-op CPU threads (0: PyTorch's default, one per core)
+    tune_allocator: bool = True  # CPU, glibc: keep freed memory for reuse (fewer page faults; same numbers)
     log_every: int = 100  # steps between metric records
     eval_every: int = 1000  # steps between validation losses (0: only at the end)
     eval_sentences: int = 0  # > 0: also greedy-decode this many validation sentences (BLEU, exact match)

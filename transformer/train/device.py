@@ -83,3 +83,26 @@ def check_compile(device: torch.device, compile: bool) -> None:
     if not any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if c):
         raise ValueError("train.compile=true on the CPU needs a C++ compiler (g++ or clang++, or $CXX), and none "
                          "was found; install one, or set train.compile=false (the eager step is as fast here)")
+
+
+def tune_cpu_allocator() -> bool:
+    """Keep freed memory for reuse instead of returning it to the operating system (glibc only).
+
+    A training step frees and re-allocates the same large activation tensors every step. glibc serves
+    blocks over 128 KiB with fresh ``mmap`` pages and trims its heap eagerly, so every step pays the page
+    faults of touching that memory again. Raising the mmap threshold to its maximum (32 MiB) and the trim
+    threshold to 1 GiB keeps those blocks in the heap: on the 2-core CPU of the book's runs the small
+    model's step got about 5% faster, with the same numbers (only where memory comes from changes).
+    Returns whether the setting took (False off glibc, e.g. on macOS or musl).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+    return bool(mallopt(m_mmap_threshold, 32 * 2**20)) and bool(mallopt(m_trim_threshold, 2**30))

@@ -24,7 +24,7 @@ LOCK = "train.lock"
 # Keys a resumed run may change: how long it runs and how it logs, saves and computes, not what it learns.
 RESUME_MAY_CHANGE = {
     "train": {"max_steps", "log_every", "eval_every", "eval_sentences", "save_every", "keep_last", "out_dir",
-              "resume", "overwrite", "progress", "device", "precision", "compile", "fused_loss", "threads",
+              "resume", "overwrite", "progress", "device", "precision", "compile", "fused_loss", "threads", "tune_allocator",
               "grad_accum", "tokens_per_step"},
     "decode": {"beam_size", "alpha", "extra_len", "batch_size"},
     "data": {"data_dir"},

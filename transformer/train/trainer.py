@@ -50,7 +50,14 @@ from transformer.train.checkpoint import (
 )
 from transformer.train.config import RunConfig
 from transformer.train.datasets import build_tokenizer, load_pairs
-from transformer.train.device import autocast, autocast_dtype, check_compile, memory_gb, pick_device
+from transformer.train.device import (
+    autocast,
+    autocast_dtype,
+    check_compile,
+    memory_gb,
+    pick_device,
+    tune_cpu_allocator,
+)
 from transformer.train.distributed import all_reduce_sum, barrier, init_distributed, shutdown
 from transformer.train.loss import label_smoothed_cross_entropy, projected_label_smoothed_cross_entropy
 from transformer.train.metrics import MetricsLogger, perplexity
@@ -80,6 +87,8 @@ class Trainer:
         if t.threads:
             torch.set_num_threads(t.threads)
         self.device = pick_device(t.device, int(os.environ.get("LOCAL_RANK", "0")))
+        if t.tune_allocator and self.device.type == "cpu":
+            tune_cpu_allocator()
         self.dist = init_distributed(use_cuda=self.device.type == "cuda")
         self.is_main = self.dist.is_main
         self.out_dir = Path(t.out_dir) if t.out_dir else None
