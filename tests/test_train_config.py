@@ -73,6 +73,7 @@ def test_overrides_take_toml_values_and_bare_words() -> None:
     ("train.lr_scale=-1", r"'train.lr_scale' .* must be > 0"),
     ("decode.extra_len=-1", r"'decode.extra_len' .* must be >= 0"),
     ("data.train_size=0", r"'data.train_size' .* must be >= 1 for the numbers task"),
+    ("data.vocab_size=1", r"'data.vocab_size' .* must be >= 64"),  # numbers-cpu.toml: the word tokenizer
     ("train.fused_loss=1", r"'train.fused_loss' .* must be bool"),
     ("train.precision='fp16'", r"'train.precision' .* must be one of"),
 ])

@@ -201,9 +201,9 @@ def _validate(config: RunConfig, source: str) -> None:
         raise ValueError(f"'decode.extra_len' in {source} must be >= 0, got {config.decode.extra_len}")
     if config.data.task in ("numbers", "copy") and config.data.train_size < 1:
         raise ValueError(f"'data.train_size' in {source} must be >= 1 for the {config.data.task} task, got {config.data.train_size}")
-    if config.data.tokenizer == "bpe" and config.data.vocab_size < 64:
-        raise ValueError(f"'data.vocab_size' in {source} must be >= 64 for a BPE vocabulary (its special tokens and "
-                         f"byte alphabet alone need more), got {config.data.vocab_size}")
+    if config.data.vocab_size < 64:
+        raise ValueError(f"'data.vocab_size' in {source} must be >= 64 (a BPE vocabulary's special tokens and "
+                         f"alphabet alone need more; the word tokenizer ignores it), got {config.data.vocab_size}")
     if config.decode.beam_size < 1:
         raise ValueError(f"'decode.beam_size' in {source} must be >= 1, got {config.decode.beam_size}")
     try:
