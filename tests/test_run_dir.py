@@ -44,10 +44,10 @@ def test_average_never_replaces_a_run_or_an_unrelated_folder(run: Path, tmp_path
     mine.mkdir()
     (mine / "thesis.tex").write_text("years of work")
     for target in (run, mine):
-        for extra in ([], ["--overwrite"]):
-            code = main(["average", "--run-dir", str(run), "--last", "2", "--output", str(target), *extra])
-            assert code == 2
-            assert "refusing to replace it" in capsys.readouterr().err if extra else True
+        assert main(["average", "--run-dir", str(run), "--last", "2", "--output", str(target)]) == 2
+        assert "already exists" in capsys.readouterr().err
+        assert main(["average", "--run-dir", str(run), "--last", "2", "--output", str(target), "--overwrite"]) == 2
+        assert "refusing to replace it" in capsys.readouterr().err
     assert snapshot(run) == before and (mine / "thesis.tex").read_text() == "years of work"
 
 
@@ -89,22 +89,34 @@ def test_overwrite_starts_over_and_keeps_files_that_are_not_the_runs(tmp_path: P
     assert (out / "notes.md").read_text() == "my notes"
 
 
-def test_a_second_writer_is_kept_out_and_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
+def test_a_second_writer_is_kept_out_and_a_dead_owner_leaves_the_folder_free(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, json, os, sys, time\n"
+        f"fd = os.open({str(out / LOCK)!r}, os.O_CREAT | os.O_RDWR)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "os.write(fd, json.dumps({'pid': os.getpid(), 'host': os.uname().nodename}).encode())\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    config = RunConfig.from_toml(CONFIG, [f"train.out_dir={json.dumps(str(out))}", "train.progress=false",
+                                          "train.max_steps=2", "data.train_size=200", "train.eval_sentences=0"])
     try:
-        (out / LOCK).write_text(json.dumps({"pid": other.pid, "host": os.uname().nodename}))
-        config = RunConfig.from_toml(CONFIG, [f"train.out_dir={json.dumps(str(out))}", "train.progress=false",
-                                              "train.max_steps=2", "data.train_size=200", "train.eval_sentences=0"])
-        with pytest.raises(RunDirError, match=rf"another training process \(pid {other.pid}"):
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunDirError, match=rf"another training process \(pid {holder.pid}"):
             Trainer(config)
     finally:
-        other.kill()
-        other.wait()
-    trainer = Trainer(config)  # the owner has died: its lock is stale
-    trainer.fit()
-    assert not (out / LOCK).exists()  # released when the run is complete
+        holder.kill()  # killed: the kernel frees its lock, though the file stays
+        holder.wait()
+    assert (out / LOCK).exists()
+    Trainer(config).fit()
+    probe = os.open(out / LOCK, os.O_RDWR)
+    try:
+        import fcntl
+
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again once the run is complete
+    finally:
+        os.close(probe)
 
 
 @pytest.mark.parametrize("change,key", [("train.seed=1", "train.seed"), ("model.d_ff=128", "model.d_ff"),
@@ -118,6 +130,15 @@ def test_resume_refuses_a_config_that_would_continue_a_different_run(tmp_path: P
     assert f"cannot resume" in (err := capsys.readouterr().err) and key in err
     assert snapshot(out) == before
     assert train(out, "--resume", "--max-steps", "15", "--set", "train.log_every=3") == 0  # how it logs may change
+
+
+def test_resume_without_a_checkpoint_is_an_error_not_a_fresh_start(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)  # e.g. killed during its first save
+    (out / "metrics.jsonl").write_text('{"split": "train", "step": 3, "loss": 1.0}\n')
+    assert train(out, "--resume") == 2
+    assert "holds no complete checkpoint" in capsys.readouterr().err
+    assert (out / "metrics.jsonl").read_text().count("\n") == 1  # nothing appended
 
 
 def test_resume_from_a_mistyped_folder_is_an_error_not_a_fresh_start(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -3,8 +3,9 @@
 - :func:`prepare_run_dir`: a folder that already holds a run is refused unless the run is resumed
   (``--resume``) or explicitly started over (``--overwrite``, which deletes only the run's own files:
   ``checkpoints/``, ``metrics.jsonl``, ``run.json``, ``tokenizer.json``; anything else stays).
-- :class:`RunLock`: ``train.lock`` (pid and host of the owner) keeps a second trainer out of a folder
-  while one is writing into it; a lock whose process has died is recognised and taken over.
+- :class:`RunLock`: ``train.lock`` (``flock``; the owner's pid and host inside, for the message) keeps a
+  second trainer out of a folder while one is writing into it; the kernel frees it when its process
+  dies, so a killed run never leaves a folder locked.
 - :func:`check_resume`: resuming with a different seed, model, data or optimisation recipe would
   silently continue another run; it is refused, naming each key that differs.
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import os
 import shutil
@@ -52,47 +54,48 @@ def prepare_run_dir(out_dir: Path, *, resume: bool, overwrite: bool) -> None:
 
 
 class RunLock:
-    """``<out_dir>/train.lock``, created atomically; released by :meth:`release` (or taken over once stale)."""
+    """``<out_dir>/train.lock``, held with ``flock`` while a trainer writes into the folder.
+
+    The kernel releases the lock when its process ends, however it ends, so a killed run never leaves a
+    folder locked: the file stays (with the last owner's pid and host, for the message) but is free.
+    """
 
     def __init__(self, out_dir: Path) -> None:
         self.path = out_dir / LOCK
-        self.held = False
+        self._fd: int | None = None
 
-    def acquire(self) -> str | None:
-        """Take the lock; returns a message if a stale lock was taken over. Raises :class:`RunDirError`."""
-        note = None
-        for _ in range(2):
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except PermissionError as e:  # found now, before any training, not at the first checkpoint
-                raise RunDirError(f"cannot write into {self.path.parent} ({e.strerror}); choose a writable --out-dir") from None
-            except FileExistsError:
-                owner = _read_owner(self.path)
-                if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
-                    self.held = True  # this process already holds it (a second Trainer in the same program)
-                    return None
-                if _alive(owner):
-                    raise RunDirError(
-                        f"{self.path.parent} is being written by another training process (pid {owner.get('pid')} on "
-                        f"{owner.get('host')}, see {self.path}); wait for it to finish, or choose another --out-dir"
-                    ) from None
-                note = f"took over the stale lock {self.path} of process {owner.get('pid')}, which is no longer running"
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname()}, f)
-            self.held = True
-            atexit.register(self.release)  # also when the program stops on an error before the run ends
-            return note
-        raise RunDirError(f"could not take the lock {self.path}; another process keeps creating it")
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise :class:`RunDirError` naming the process that holds it."""
+        if self._fd is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        except PermissionError as e:  # found now, before any training, not at the first checkpoint
+            raise RunDirError(f"cannot write into {self.path.parent} ({e.strerror}); choose a writable --out-dir") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            owner = _read_owner(self.path)
+            raise RunDirError(
+                f"{self.path.parent} is being written by another training process (pid {owner.get('pid', '?')} on "
+                f"{owner.get('host', '?')}, see {self.path}); wait for it to finish, or choose another --out-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+        self._fd = fd
+        atexit.register(self.release)
 
     def release(self) -> None:
-        if self.held:
-            owner = _read_owner(self.path)
-            if owner.get("pid") == os.getpid():
-                self.path.unlink(missing_ok=True)
-            self.held = False
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 def _read_owner(path: Path) -> dict[str, Any]:
@@ -100,21 +103,6 @@ def _read_owner(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return {}  # being written this instant, or garbage: treated as the lock of a dead process
-
-
-def _alive(owner: dict[str, Any]) -> bool:
-    pid = owner.get("pid")
-    if not isinstance(pid, int):
-        return False
-    if owner.get("host") != socket.gethostname():
-        return True  # another machine's process: cannot check, so assume it runs
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def check_resume(saved: dict[str, Any] | None, current: dict[str, Any], checkpoint: Path) -> None:

@@ -46,6 +46,7 @@ from transformer.train.checkpoint import (
     load_weights,
     prune_checkpoints,
     save_checkpoint,
+    verify_checkpoint,
     with_intact_hint,
 )
 from transformer.train.config import RunConfig
@@ -193,6 +194,10 @@ class Trainer:
             if not self.interrupted:
                 self.validate()
             self.save()
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()  # a failed run leaves the folder free for --resume
+            raise
         finally:
             bar.close()
             for sig, handler in previous.items():
@@ -352,15 +357,18 @@ class Trainer:
             raise FileNotFoundError(f"--resume: {self.ckpt_dir} does not exist; is --out-dir {self.out_dir} the run's folder?")
         try:
             if self.lock is not None:
-                note = self.lock.acquire()
-                if note:
-                    self._say(f"warning: {note}")
+                self.lock.acquire()
                 prepare_run_dir(self.out_dir, resume=t.resume, overwrite=t.overwrite)
-            barrier(self.dist)  # no rank writes before rank 0 has checked the folder
+            barrier(self.dist)  # no rank writes before rank 0 has checked the folder (if it refused, torchrun ends them)
             resume_from = latest_checkpoint(self.ckpt_dir) if t.resume else None
             if t.resume and resume_from is None:
-                self._say(f"nothing to resume in {self.ckpt_dir}; starting from scratch")
+                raise FileNotFoundError(f"--resume: {self.ckpt_dir} holds no complete checkpoint; start over with "
+                                        "--overwrite, or train into another --out-dir")
             if resume_from is not None:
+                try:
+                    verify_checkpoint(resume_from)  # before reading any of its files
+                except CheckpointError as e:
+                    raise with_intact_hint(e, resume_from, "move the corrupt one out of checkpoints/ and --resume again") from None
                 check_resume(load_run_config(resume_from), self.config.to_dict(), resume_from)
         except BaseException:
             if self.lock is not None:
