@@ -18,7 +18,7 @@ Variants:
     ours-compiled  ours-fast under torch.compile(dynamic=True) (not in the default list: its compilation
                 takes minutes on 2 cores; the warm-up steps absorb it)
 
-    python benchmarks/bench_train_step.py                      # CPU, the `small` preset, all four
+    python benchmarks/bench_train_step.py                      # CPU, the `small` preset, the five above
     python benchmarks/bench_train_step.py --preset base --device cuda --variants ours-fast,torch-bf16
 
 It also measures, in the same run, the peak of a 2048 x 2048 matmul in fp32 and bf16 on this device,

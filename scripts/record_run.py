@@ -150,7 +150,13 @@ def main() -> None:
         export_model(path, args.export, dtype="fp16", overwrite=True)
         print(f"shipped {path} as {args.export}")
     trained = json.loads((args.run_dir / "run.json").read_text())
+    if "final_step" not in trained:
+        sys.exit(f"error: {args.run_dir}/run.json is not a finished run (status {trained.get('status')!r})")
+    if trained.get("hardware", {}).get("world_size", 1) != 1 or trained.get("earlier_segments"):
+        sys.exit("error: the token replay covers one-process, one-segment runs; record this one by hand")
     work = training_work(run, tokenizer, load_model_config(found[-1]), trained["final_step"], trained.get("grad_accum", 1))
+    if "target_tokens" in trained and trained["target_tokens"] != work["target_tokens"]:
+        sys.exit(f"error: the replay counts {work['target_tokens']:,.0f} target tokens, the trainer {trained['target_tokens']:,.0f}")
     print(f"trained on {work['target_tokens']:,.0f} target tokens ({work['epochs']:.1f} epochs), "
           f"{work['training_flops']:.2e} FLOPs", flush=True)
     info = run_info(torch.device("cpu"), 1)

@@ -223,14 +223,16 @@ def test_a_save_cleans_up_what_killed_saves_left_behind(tmp_path: Path) -> None:
     dead.wait()
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
+        ckpt.save_checkpoint(tmp_path / "step_00000003", tiny())
         leftovers = [tmp_path / f".step_00000005.tmp-{dead.pid}", tmp_path / f".step_00000003.old-{dead.pid}"]
         in_progress = tmp_path / f".step_00000009.tmp-{live.pid}"
-        for d in [*leftovers, in_progress]:
+        only_copy = tmp_path / f".step_00000007.old-{dead.pid}"  # killed between the two renames of a save
+        for d in [*leftovers, in_progress, only_copy]:
             d.mkdir()
             (d / "model.safetensors").write_bytes(b"x" * 100)
         ckpt.save_checkpoint(tmp_path / "step_00000010", tiny())
         assert not any(d.exists() for d in leftovers)
-        assert in_progress.exists() and (tmp_path / "step_00000010" / "manifest.json").is_file()
+        assert in_progress.exists() and only_copy.exists() and (tmp_path / "step_00000010" / "manifest.json").is_file()
     finally:
         live.kill()
         live.wait()

@@ -62,8 +62,9 @@ def fast_attention(
 
     On the CPU, bf16/fp16 inputs are attended in float32 and the output cast back: PyTorch's CPU
     flash-attention kernel with a mask is about 3x slower in bf16 than in fp32 (its backward most),
-    measured in ``benchmarks/profile_train_step.py``. The products it skips are a small share of the
-    FLOPs at d_k = 64, and float32 is the more accurate of the two.
+    measured by ``benchmarks/bench_attention_cpu.py``. Attention's own products are a small share of
+    the model's FLOPs at these lengths, so doing them in float32 costs little, and it is the more
+    accurate of the two.
     """
     if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
         dtype = q.dtype

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -43,8 +44,9 @@ def open_text(path: str | Path) -> Iterator[str]:
     except UnicodeDecodeError:
         raise ValueError(f"{path}, {_first_bad_line(path, opener)}: not UTF-8 text; convert the file to UTF-8 "
                          "(e.g. iconv -f latin1 -t utf-8)") from None
-    except gzip.BadGzipFile:
-        raise ValueError(f"{path} is named .gz but is not gzip-compressed; rename it without .gz, or gzip it") from None
+    except (gzip.BadGzipFile, zlib.error) as e:
+        raise ValueError(f"{path} is named .gz but is not gzip-compressed, or is corrupt ({e}); rename it without "
+                         ".gz if it is plain text, else download or copy it again") from None
     except EOFError:
         raise ValueError(f"{path} is truncated (the gzip stream ends after line {number}); download or copy it again") from None
 

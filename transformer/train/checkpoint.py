@@ -118,9 +118,12 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
     removed = []
     for p in directory.iterdir():
         m = _TEMPORARY.match(p.name)
-        if m and p.is_dir() and not _pid_alive(int(m.group(1))):
-            shutil.rmtree(p, ignore_errors=True)
-            removed.append(p)
+        if not (m and p.is_dir()) or _pid_alive(int(m.group(1))):
+            continue
+        if ".old-" in p.name and not (directory / p.name[1:p.name.rindex(".old-")]).is_dir():
+            continue  # killed between the two renames: this is the only copy of that checkpoint; keep it
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
     return removed
 
 

@@ -91,13 +91,14 @@ def projected_label_smoothed_cross_entropy(
 
         d loss / d z = softmax(z) - (1 - ε) onehot(y) - ε / V          (per token, z = its logits)
 
-    Under ``torch.autocast`` the two matmuls run in the autocast dtype (bf16), the softmax, the loss
-    and the gradient accumulation in float32.
+    Under ``torch.autocast`` the three matmuls (logits, and the two gradients) run in the autocast dtype
+    (bf16), the softmax, the loss and the gradient accumulation in float32.
 
     Args:
         hidden: (..., D) decoder states; weight: (V, D) the output projection (the tied embedding).
         target: (...) reference ids; ``ignore_index`` positions do not count.
-        chunk_tokens: rows per chunk (default: about 2^20 / V, a few MB of float32 logits).
+        chunk_tokens: rows per chunk (default on a CPU: about 2^20 / V, a few MB of float32 logits; on a
+            GPU 4,096).
 
     Returns:
         ``LossOutput(loss, nll, n_tokens)``, summed over tokens; ``nll`` carries no gradient.
@@ -108,7 +109,8 @@ def projected_label_smoothed_cross_entropy(
     rows = hidden.reshape(-1, hidden.size(-1))[keep]  # (N_real, D)
     labels = target.reshape(-1)[keep]  # (N_real,)
     dtype = torch.get_autocast_dtype(hidden.device.type) if torch.is_autocast_enabled(hidden.device.type) else None
-    chunk = chunk_tokens or max(16, 2**20 // weight.size(0))
+    # CPU: chunks whose logits fit in cache; GPU: few, large chunks (each chunk is several kernel launches)
+    chunk = chunk_tokens or (4096 if hidden.device.type == "cuda" else max(16, 2**20 // weight.size(0)))
     need_grad = torch.is_grad_enabled() and (rows.requires_grad or weight.requires_grad)
     loss, nll = _ProjectedCrossEntropy.apply(rows, weight, labels, smoothing, chunk, dtype, need_grad)
     return LossOutput(loss, nll, keep.sum())

@@ -109,10 +109,20 @@ def check_resume(saved: dict[str, Any] | None, current: dict[str, Any], checkpoi
     """Refuse to resume ``checkpoint`` (its ``run_config.json`` is ``saved``) under a config that learns differently."""
     if not saved:
         return
+    from transformer.train.config import RunConfig
+
+    def resolved(config: dict[str, Any]) -> dict[str, Any]:
+        """The model table as the model it builds (a preset's default spelled out equals the preset)."""
+        model = RunConfig.from_dict(config, source=str(checkpoint)).model_config(vocab_size=1000).to_dict()
+        return {k: v for k, v in model.items() if k not in ("vocab_size", "tgt_vocab_size", "pad_id")}
+
     differences = []
-    for table in ("data", "model", "train"):
-        old, new = saved.get(table, {}), current.get(table, {})
+    tables = {"data": (saved.get("data", {}), current.get("data", {})), "model": (resolved(saved), resolved(current)),
+              "train": (saved.get("train", {}), current.get("train", {}))}
+    for table, (old, new) in tables.items():
         for key in sorted(set(old) | set(new)):
+            if table == "data" and key == "vocab_size" and new.get("tokenizer") == "word":
+                continue  # the word tokenizer ignores it
             if key not in RESUME_MAY_CHANGE.get(table, set()) and old.get(key) != new.get(key):
                 differences.append(f"{table}.{key}: checkpoint {old.get(key)!r}, now {new.get(key)!r}")
     if differences:
