@@ -249,7 +249,15 @@ def test_flops_per_target_token_counts_matmuls_by_hand() -> None:
     c = ModelConfig.tiny(vocab_size=100)  # N=2, d_model=64, d_ff=128, h=4
     d, f, n, v, s, t = 64, 128, 2, 100, 10, 5
     encoder = n * (4 * d * d + 2 * d * f) * s / t  # per target token
-    decoder = n * (8 * d * d + 2 * d * f)
+    decoder = n * (6 * d * d + 2 * d * f) + n * 2 * d * d * s / t  # cross-attention K, V: per source token
     attention = 2 * n * d * (s * s / t + t / 2 + s)
     assert flops_per_target_token(c, s, t) == pytest.approx(6 * (encoder + decoder + d * v) + 6 * attention)
     assert c.n_layers == n and c.d_model == d and c.d_ff == f
+
+
+def test_flops_count_a_gated_feed_forward_layers_third_matrix() -> None:
+    from transformer.flops import flops_per_target_token
+
+    relu, swiglu = ModelConfig.tiny(vocab_size=100), ModelConfig.tiny(vocab_size=100, activation="swiglu")
+    extra = flops_per_target_token(swiglu, 10, 10) - flops_per_target_token(relu, 10, 10)
+    assert extra == pytest.approx(6 * 2 * 2 * 64 * 128)  # 2 layers x (encoder + decoder) x one more d x d_ff matrix
