@@ -130,3 +130,48 @@ def check_resume(saved: dict[str, Any] | None, current: dict[str, Any], checkpoi
             f"cannot resume {checkpoint}: this config would continue a different run ({'; '.join(differences)}). "
             "Resume with the run's own config, or train into another --out-dir"
         )
+
+
+def claim_run_dir(out_dir: Path | None, config: Any, lock: RunLock | None, barrier: Any) -> Path | None:
+    """One run per folder: take its lock (rank 0: ``lock``), refuse another run's folder, check a resume;
+    returns the checkpoint to resume from (None: start from scratch). Releases the lock if refused.
+
+    ``barrier()`` waits for every rank, so that none writes before rank 0 has checked the folder (if
+    rank 0 refused it, torchrun ends the others).
+    """
+    from transformer.train.checkpoint import (
+        CheckpointError,
+        latest_checkpoint,
+        load_run_config,
+        verify_checkpoint,
+        with_intact_hint,
+    )
+
+    t = config.train
+    if t.resume and t.overwrite:
+        raise ValueError("train.resume and train.overwrite exclude each other: continue the run, or start over")
+    if out_dir is None:
+        return None
+    ckpt_dir = out_dir / "checkpoints"
+    if t.resume and not ckpt_dir.is_dir():
+        raise FileNotFoundError(f"--resume: {ckpt_dir} does not exist; is --out-dir {out_dir} the run's folder?")
+    try:
+        if lock is not None:
+            lock.acquire()
+            prepare_run_dir(out_dir, resume=t.resume, overwrite=t.overwrite)
+        barrier()
+        resume_from = latest_checkpoint(ckpt_dir) if t.resume else None
+        if t.resume and resume_from is None:
+            raise FileNotFoundError(f"--resume: {ckpt_dir} holds no complete checkpoint; start over with "
+                                    "--overwrite, or train into another --out-dir")
+        if resume_from is not None:
+            try:
+                verify_checkpoint(resume_from)  # before reading any of its files
+            except CheckpointError as e:
+                raise with_intact_hint(e, resume_from, "move the corrupt one out of checkpoints/ and --resume again") from None
+            check_resume(load_run_config(resume_from), config.to_dict(), resume_from)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return resume_from

@@ -40,13 +40,11 @@ from transformer.train.checkpoint import (
     CheckpointError,
     checkpoint_name,
     latest_checkpoint,
-    load_run_config,
     load_tokenizer,
     load_training_state,
     load_weights,
     prune_checkpoints,
     save_checkpoint,
-    verify_checkpoint,
     with_intact_hint,
 )
 from transformer.train.config import RunConfig
@@ -63,7 +61,7 @@ from transformer.train.distributed import all_reduce_sum, barrier, init_distribu
 from transformer.train.loss import label_smoothed_cross_entropy, projected_label_smoothed_cross_entropy
 from transformer.train.metrics import MetricsLogger, perplexity
 from transformer.train.optim import build_optimizer
-from transformer.train.run_dir import RunLock, check_resume, prepare_run_dir
+from transformer.train.run_dir import RunLock, claim_run_dir
 from transformer.train.runinfo import run_info
 from transformer.train.schedule import TransformerSchedule
 
@@ -95,7 +93,7 @@ class Trainer:
         self.out_dir = Path(t.out_dir) if t.out_dir else None
         self.ckpt_dir = self.out_dir / "checkpoints" if self.out_dir else None
         self.lock = RunLock(self.out_dir) if self.out_dir and self.is_main else None
-        resume_from = self._claim_out_dir()
+        resume_from = claim_run_dir(self.out_dir, config, self.lock, lambda: barrier(self.dist))
 
         self.train_pairs = train_pairs if train_pairs is not None else load_pairs(config.data, "train")
         self.val_pairs = val_pairs if val_pairs is not None else load_pairs(config.data, "val")
@@ -345,37 +343,6 @@ class Trainer:
         shutdown(self.dist)
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _claim_out_dir(self) -> Path | None:
-        """One run per folder: take its lock, refuse another run's folder, check a resume; returns the
-        checkpoint to resume from (None: start from scratch). Releases the lock if the folder is refused."""
-        t = self.config.train
-        if t.resume and t.overwrite:
-            raise ValueError("train.resume and train.overwrite exclude each other: continue the run, or start over")
-        if self.out_dir is None or self.ckpt_dir is None:
-            return None
-        if t.resume and not self.ckpt_dir.is_dir():
-            raise FileNotFoundError(f"--resume: {self.ckpt_dir} does not exist; is --out-dir {self.out_dir} the run's folder?")
-        try:
-            if self.lock is not None:
-                self.lock.acquire()
-                prepare_run_dir(self.out_dir, resume=t.resume, overwrite=t.overwrite)
-            barrier(self.dist)  # no rank writes before rank 0 has checked the folder (if it refused, torchrun ends them)
-            resume_from = latest_checkpoint(self.ckpt_dir) if t.resume else None
-            if t.resume and resume_from is None:
-                raise FileNotFoundError(f"--resume: {self.ckpt_dir} holds no complete checkpoint; start over with "
-                                        "--overwrite, or train into another --out-dir")
-            if resume_from is not None:
-                try:
-                    verify_checkpoint(resume_from)  # before reading any of its files
-                except CheckpointError as e:
-                    raise with_intact_hint(e, resume_from, "move the corrupt one out of checkpoints/ and --resume again") from None
-                check_resume(load_run_config(resume_from), self.config.to_dict(), resume_from)
-        except BaseException:
-            if self.lock is not None:
-                self.lock.release()
-            raise
-        return resume_from
-
     def _make_tokenizer(self) -> Tokenizer:
         if not (self.dist.enabled and self.out_dir):
             return build_tokenizer(self.config.data, self.train_pairs)
