@@ -45,6 +45,10 @@ from transformer.train.runinfo import run_info
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def steps_of(checkpoints: list[Path]) -> list[int]:
+    return [int(c.name.split("_")[1]) for c in checkpoints]
+
+
 def decode(model, tokenizer, pairs, beam: int, alpha: float, bf16: bool = False) -> tuple[dict, list[str]]:
     started = time.perf_counter()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -106,25 +110,25 @@ def main() -> None:
         path = found[-1] if n == 1 else average_checkpoints(found[-n:], args.run_dir / f"averaged-{n}", overwrite=True)
         models[n] = (path, load_model(path))
         record, _ = decode(models[n][1], tokenizer, val, beam, alpha)
-        ablation.append({"checkpoints": n, "steps": [int(c.name.split("_")[1]) for c in found[-n:]], **record})
+        ablation.append({"checkpoints": n, "steps": steps_of(found[-n:]), **record})
         print(f"val, average of {n}: BLEU {record['bleu']:.2f} ({record['decode_s']:.1f} s)", flush=True)
     best = max(ablation, key=lambda r: (round(r["bleu"], 2), -r["checkpoints"]))["checkpoints"]
     path, model = models[best]
     for n in sorted({1, best}):
         record, _ = decode(models[n][1], tokenizer, val, 1, alpha)
-        ablation.append({"checkpoints": n, "steps": [int(c.name.split("_")[1]) for c in found[-n:]], **record})
+        ablation.append({"checkpoints": n, "steps": steps_of(found[-n:]), **record})
         print(f"val, average of {n}, greedy: BLEU {record['bleu']:.2f}", flush=True)
     for a in (float(x) for x in args.alphas.split(",")):
         if a != alpha:
             record, _ = decode(model, tokenizer, val, beam, a)
-            ablation.append({"checkpoints": best, "steps": [int(c.name.split("_")[1]) for c in found[-best:]], **record})
+            ablation.append({"checkpoints": best, "steps": steps_of(found[-best:]), **record})
             print(f"val, average of {best}, alpha {a}: BLEU {record['bleu']:.2f}", flush=True)
 
     # Beam search under bf16 autocast: faster or not, and does it change the output?
     fp32_record, fp32_hyps = decode(model, tokenizer, val, beam, alpha)
     bf16_record, bf16_hyps = decode(model, tokenizer, val, beam, alpha, bf16=True)
     same = sum(a == b for a, b in zip(fp32_hyps, bf16_hyps)) / len(val)
-    steps = [int(c.name.split("_")[1]) for c in found[-best:]]
+    steps = steps_of(found[-best:])
     for record in (fp32_record, bf16_record):
         ablation.append({"checkpoints": best, "steps": steps, "same_as_fp32": same if record is bf16_record else 1.0,
                          "precision_pair": True, **record})
@@ -132,7 +136,7 @@ def main() -> None:
           f"{bf16_record['sentences_per_s']:.1f} vs {fp32_record['sentences_per_s']:.1f} sentences/s, "
           f"{100 * same:.1f}% identical", flush=True)
 
-    chosen = {"checkpoints": best, "path": str(path), "steps": [int(c.name.split("_")[1]) for c in found[-best:]]}
+    chosen = {"checkpoints": best, "path": str(path), "steps": steps_of(found[-best:])}
     for split, pairs in (("val", val), ("test", test)):  # the test split: once, with the chosen model
         record, hyps = decode(model, tokenizer, pairs, beam, alpha)
         (out / f"eval-{split}.json").write_text(json.dumps({**record, "model": chosen}, indent=2) + "\n")

@@ -68,26 +68,18 @@ def export_model(checkpoint: str | Path, output: str | Path, *, dtype: str = "fp
     anything else is never replaced.
     """
     from transformer.train.checkpoint import (
-        MANIFEST,
-        TRAINER_STATE,
         TOKENIZER,
         CheckpointError,
-        _read_json,
         load_model,
         load_run_config,
+        refuse_to_replace,
         save_checkpoint,
     )
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     checkpoint, output = Path(checkpoint), Path(output)
-    if output.exists():
-        state = output / TRAINER_STATE
-        is_export = (output / MANIFEST).is_file() and state.is_file() and "exported_from" in _read_json(state)
-        if not overwrite:
-            raise FileExistsError(f"{output} already exists; choose a new folder (or --overwrite an earlier export)")
-        if not is_export:
-            raise FileExistsError(f"{output} exists and is not an exported model; refusing to replace it")
+    refuse_to_replace(output, marker="exported_from", what="exported model", overwrite=overwrite)
     if not (checkpoint / TOKENIZER).is_file():
         raise CheckpointError(f"{checkpoint} has no {TOKENIZER}; a shipped model needs its tokenizer")
     model = load_model(checkpoint).to(DTYPES[dtype])

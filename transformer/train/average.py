@@ -9,7 +9,6 @@ evaluate but not to resume training.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,11 +19,11 @@ from transformer.train.checkpoint import (
     _STEP_DIR,
     MODEL,
     TOKENIZER,
-    TRAINER_STATE,
     CheckpointError,
     _load_tensors,
     load_model_config,
     load_run_config,
+    refuse_to_replace,
     save_checkpoint,
     verify_checkpoint,
 )
@@ -44,14 +43,7 @@ def average_checkpoints(paths: Sequence[str | Path], output: str | Path, *, over
     if _STEP_DIR.match(output.name):
         raise ValueError(f"--output {output} is named like a training checkpoint (step_N); choose another name, "
                          "e.g. <run>/averaged")
-    if output.exists():
-        state = output / TRAINER_STATE
-        earlier_average = state.is_file() and "averaged_from" in json.loads(state.read_text())
-        if not overwrite:
-            raise FileExistsError(f"--output {output} already exists; choose a new folder"
-                                  + (" (or --overwrite this earlier average)" if earlier_average else ""))
-        if not earlier_average:
-            raise FileExistsError(f"--output {output} exists and is not an averaged checkpoint; refusing to replace it")
+    refuse_to_replace(output, marker="averaged_from", what="averaged checkpoint", overwrite=overwrite)
     for p in paths:
         verify_checkpoint(p)
     config = load_model_config(paths[0])

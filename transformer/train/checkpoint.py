@@ -269,6 +269,23 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def refuse_to_replace(output: Path, *, marker: str, what: str, overwrite: bool) -> None:
+    """A new folder for an average or an export: ``output`` must not exist, or (with ``overwrite``) must
+    be an earlier one of the same kind (its trainer_state.json holds ``marker``). Nothing else is replaced."""
+    if not output.exists():
+        return
+    state = output / TRAINER_STATE
+    try:
+        earlier = state.is_file() and marker in json.loads(state.read_text())
+    except json.JSONDecodeError:
+        earlier = False
+    if not overwrite:
+        raise FileExistsError(f"{output} already exists; choose a new folder"
+                              + (f" (or --overwrite this earlier {what})" if earlier else ""))
+    if not earlier:
+        raise FileExistsError(f"{output} exists and is not an {what}; refusing to replace it")
+
+
 def newest_intact(directory: str | Path, older_than: Path | None = None) -> Path | None:
     """The newest checkpoint under ``directory`` (older than ``older_than``) that passes its manifest check."""
     for path in reversed(list_checkpoints(directory)):
