@@ -1,10 +1,12 @@
-"""Time the data pipeline of §5.1 on Multi30k: BPE training, encoding, token-budget batching.
+"""Time the data pipeline of §5.1 on Multi30k: BPE training, encoding,
+token-budget batching.
 
-Target (issue 3): training the 8k BPE and batching the whole training split take under 15 s together
-on 2 CPU cores. Prints one line per step, so that the numbers can be pasted into a report.
+Target (issue 3): training the 8k BPE and batching the whole training split
+take under 15 s together on 2 CPU cores. Prints one line per step, so that the
+numbers can be pasted into a report.
 
-    .venv/bin/python benchmarks/bench_data.py --data-dir ../shared/data/multi30k
-    MULTI30K_DIR=... .venv/bin/python benchmarks/bench_data.py --max-tokens 25000
+    python benchmarks/bench_data.py --data-dir ../shared/data/multi30k
+    MULTI30K_DIR=... python benchmarks/bench_data.py --max-tokens 25000
 """
 
 from __future__ import annotations
@@ -41,10 +43,13 @@ def timed(label: str, fn: Callable[[], T], times: dict[str, float]) -> T:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--data-dir", default=None, help="raw Multi30k directory (default: $MULTI30K_DIR, else the hub)"
+        "--data-dir",
+        default=None,
+        help="raw Multi30k directory (default: $MULTI30K_DIR, else the hub)",
     )
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--max-tokens", type=int, default=4096)
@@ -52,33 +57,50 @@ def main() -> None:
 
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"python {platform.python_version()}, torch {torch.__version__}, tokenizers {tokenizers.__version__}, "
-        f"{os.cpu_count()} CPUs, load average {load1:.2f} at start"
+        f"python {platform.python_version()}, torch {torch.__version__},"
+        f" tokenizers {tokenizers.__version__}, {os.cpu_count()} CPUs, load"
+        f" average {load1:.2f} at start"
     )
     times: dict[str, float] = {}
-    train = timed("load train split (de-en)", lambda: load_multi30k("train", data_dir=args.data_dir), times)
-    tokenizer = timed(
-        f"train BPE ({args.vocab_size:,} tokens)", lambda: train_tokenizer_for(train, args.vocab_size), times
+    train = timed(
+        "load train split (de-en)",
+        lambda: load_multi30k("train", data_dir=args.data_dir),
+        times,
     )
-    examples, stats = timed("encode pairs", lambda: encode_pairs(train, tokenizer), times)
+    tokenizer = timed(
+        f"train BPE ({args.vocab_size:,} tokens)",
+        lambda: train_tokenizer_for(train, args.vocab_size),
+        times,
+    )
+    examples, stats = timed(
+        "encode pairs", lambda: encode_pairs(train, tokenizer), times
+    )
     sampler = timed(
         f"build sampler ({args.max_tokens:,} tokens)",
         lambda: TokenBatchSampler(examples, args.max_tokens),
         times,
     )
-    index_batches = timed("one epoch of index batches", lambda: list(sampler), times)
+    index_batches = timed(
+        "one epoch of index batches", lambda: list(sampler), times
+    )
     batches = timed(
-        "collate every batch", lambda: [collate([examples[i] for i in b]) for b in index_batches], times
+        "collate every batch",
+        lambda: [collate([examples[i] for i in b]) for b in index_batches],
+        times,
     )
 
     bpe_s = times[f"train BPE ({args.vocab_size:,} tokens)"]
-    batching_s = sum(times[k] for k in list(times)[2:])  # encode, sampler, one epoch, collate
+    # encode, sampler, one epoch, collate
+    batching_s = sum(times[k] for k in list(times)[2:])
     print("-" * 42)
-    print(f"pairs: {stats}; vocabulary {tokenizer.vocab_size:,}; {len(batches)} batches")
+    print(
+        f"pairs: {stats}; vocabulary {tokenizer.vocab_size:,}; {len(batches)}"
+        " batches"
+    )
     print(f"padding efficiency: {padding_efficiency(batches):.4f}")
     print(
-        f"BPE training {bpe_s:.2f} s + batching (encode, sample, collate) {batching_s:.2f} s "
-        f"= {bpe_s + batching_s:.2f} s (target < 15 s)"
+        f"BPE training {bpe_s:.2f} s + batching (encode, sample, collate)"
+        f" {batching_s:.2f} s = {bpe_s + batching_s:.2f} s (target < 15 s)"
     )
     print(f"all steps, loading included: {sum(times.values()):.2f} s")
 

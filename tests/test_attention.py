@@ -1,4 +1,5 @@
-"""Eq. (1) and §3.2.2 against PyTorch's own implementations, on copied weights."""
+"""Eq. (1) and §3.2.2 against PyTorch's own implementations, on copied
+weights."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from transformer.reference import torch_attention
 B, H, TQ, TK, DK, DV = 3, 4, 5, 7, 8, 6
 
 
-def _qkv(tq: int = TQ, tk: int = TK) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _qkv(
+    tq: int = TQ, tk: int = TK
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     return (
         torch.randn(B, H, tq, DK, generator=g),
@@ -24,12 +27,16 @@ def _qkv(tq: int = TQ, tk: int = TK) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 
 def _pad_mask() -> torch.Tensor:
-    tokens = torch.tensor([[5, 6, 7, 8, 9, 4, 3], [5, 6, 7, 0, 0, 0, 0], [5, 0, 0, 0, 0, 0, 0]])
+    tokens = torch.tensor(
+        [[5, 6, 7, 8, 9, 4, 3], [5, 6, 7, 0, 0, 0, 0], [5, 0, 0, 0, 0, 0, 0]]
+    )
     return padding_mask(tokens, pad_id=0)  # (B, 1, 1, TK)
 
 
 @pytest.mark.parametrize("impl", ["explicit", "fast"])
-@pytest.mark.parametrize("masking", ["none", "padding", "causal", "padding+causal"])
+@pytest.mark.parametrize(
+    "masking", ["none", "padding", "causal", "padding+causal"]
+)
 def test_attention_matches_torch_sdpa(impl: str, masking: str) -> None:
     tq = TK if "causal" in masking else TQ
     q, k, v = _qkv(tq=tq)
@@ -49,12 +56,17 @@ def test_attention_matches_torch_sdpa(impl: str, masking: str) -> None:
 
 
 @pytest.mark.parametrize(("tq", "tk"), [(2, TK), (1, TK), (TK, 3)])
-def test_fast_causal_without_mask_matches_explicit_when_lengths_differ(tq: int, tk: int) -> None:
-    # is_causal means causal_mask(T_q, T_k) (queries are the last T_q keys, as in cached decoding);
-    # SDPA's own is_causal aligns top-left instead, so the fast path must not hand it over when T_q != T_k.
+def test_fast_causal_without_mask_matches_explicit_when_lengths_differ(
+    tq: int, tk: int
+) -> None:
+    # is_causal means causal_mask(T_q, T_k) (queries are the last T_q keys, as
+    # in cached decoding); SDPA's own is_causal aligns top-left instead, so the
+    # fast path must not hand it over when T_q != T_k.
     q, k, v = _qkv(tq=tq, tk=tk)
     expected, _ = attention(q, k, v, is_causal=True)
-    torch.testing.assert_close(fast_attention(q, k, v, is_causal=True), expected)
+    torch.testing.assert_close(
+        fast_attention(q, k, v, is_causal=True), expected
+    )
 
 
 def test_explicit_weights_are_the_softmax_of_scaled_scores() -> None:
@@ -98,9 +110,15 @@ def test_multi_head_attention_matches_torch(need_weights: bool) -> None:
     memory = torch.randn(B, TK, d_model, generator=g)
     key_mask = _pad_mask()  # (B, 1, 1, TK), True = attend
 
-    out, weights = ours(query, memory, memory, key_mask, need_weights=need_weights)
+    out, weights = ours(
+        query, memory, memory, key_mask, need_weights=need_weights
+    )
     expected, expected_w = ref(
-        query, memory, memory, key_padding_mask=~key_mask[:, 0, 0, :], average_attn_weights=False
+        query,
+        memory,
+        memory,
+        key_padding_mask=~key_mask[:, 0, 0, :],
+        average_attn_weights=False,
     )
     torch.testing.assert_close(out, expected)
     if need_weights:
@@ -130,11 +148,18 @@ def test_separate_d_k_and_d_v_shapes_and_parameter_count() -> None:
 
 
 @pytest.mark.parametrize("use_autocast", [False, True])
-def test_fast_attention_on_cpu_attends_bf16_inputs_in_float32(use_autocast: bool) -> None:
-    """CPU flash attention is ~3x slower in bf16 than in fp32 with a mask: bf16 heads are attended in fp32."""
+def test_fast_attention_on_cpu_attends_bf16_inputs_in_float32(
+    use_autocast: bool,
+) -> None:
+    """CPU flash attention is ~3x slower in bf16 than in fp32 with a mask: bf16
+    heads are attended in fp32."""
     q, k, v = (torch.randn(3, 2, 5, 8).to(torch.bfloat16) for _ in range(3))
-    mask = padding_mask(torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]]), 0)
-    expected = fast_attention(q.float(), k.float(), v.float(), mask, is_causal=True).to(torch.bfloat16)
+    mask = padding_mask(
+        torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]]), 0
+    )
+    expected = fast_attention(
+        q.float(), k.float(), v.float(), mask, is_causal=True
+    ).to(torch.bfloat16)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_autocast):
         out = fast_attention(q, k, v, mask, is_causal=True)
     assert out.dtype == torch.bfloat16

@@ -1,4 +1,5 @@
-"""transformer.book: the helpers every chapter imports instead of a copied setup cell."""
+"""transformer.book: the helpers every chapter imports instead of a copied
+setup cell."""
 
 from __future__ import annotations
 
@@ -25,4 +26,6 @@ def test_use_book_style_sets_the_style_and_seeds_torch() -> None:
     use_book_style(seed=3)
     assert torch.equal(a, torch.rand(2))
     for key, value in STYLE.items():
-        assert plt.rcParams[key] == value or list(plt.rcParams[key]) == list(value)
+        assert plt.rcParams[key] == value or list(plt.rcParams[key]) == list(
+            value
+        )

@@ -1,7 +1,8 @@
-"""The Results and Model Variations chapters render recorded runs: executed here against a fake
-results folder (under tmp_path), so that every code path (no runs, a run with only the trainer's files,
-a run of another hardware) is tested whatever results/ holds. The numbers written here are test
-fixtures, never shown in the book."""
+"""The Results and Model Variations chapters render recorded runs: executed
+here against a fake results folder (under tmp_path), so that every code path
+(no runs, a run with only the trainer's files, a run of another hardware) is
+tested whatever results/ holds. The numbers written here are test fixtures,
+never shown in the book."""
 
 from __future__ import annotations
 
@@ -18,21 +19,50 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _record(folder: Path, config: RunConfig, bleu: float, splits: tuple[str, ...]) -> None:
+def _record(
+    folder: Path, config: RunConfig, bleu: float, splits: tuple[str, ...]
+) -> None:
     folder.mkdir(parents=True)
     info = {
-        "started": "2030-01-01T00:00:00+0000", "command": ["-m", "transformer", "train", "configs/multi30k.toml"],
-        "git_commit": "f" * 40, "versions": {"torch": "9.9.9", "python": "3.11.0"},
+        "started": "2030-01-01T00:00:00+0000",
+        "command": ["-m", "transformer", "train", "configs/multi30k.toml"],
+        "git_commit": "f" * 40,
+        "versions": {"torch": "9.9.9", "python": "3.11.0"},
         "hardware": {"device": "cuda:0", "name": "FAKE GPU", "world_size": 1},
-        "config": config.to_dict(), "parameters": 1234567, "wall_time_s": 3600.0, "final_step": 6000,
+        "config": config.to_dict(),
+        "parameters": 1234567,
+        "wall_time_s": 3600.0,
+        "final_step": 6000,
     }
     (folder / "run.json").write_text(json.dumps(info))
-    records = [{"split": "train", "step": s, "loss": 5.0 / s, "nll": 4.0 / s, "ppl": 2.0} for s in (100, 200)]
-    records += [{"split": "val", "step": 200, "loss": 0.5, "nll": 0.4, "ppl": 1.4918}]
-    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    scores = {"bleu": bleu, "bleu_signature": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0",
-              "chrf": 55.5, "chrf_signature": "x", "bleu_lc": bleu + 1, "bleu_lc_signature": "y",
-              "exact_match": 0.0, "n_sentences": 1000}
+    records = [
+        {
+            "split": "train",
+            "step": s,
+            "loss": 5.0 / s,
+            "nll": 4.0 / s,
+            "ppl": 2.0,
+        }
+        for s in (100, 200)
+    ]
+    records += [
+        {"split": "val", "step": 200, "loss": 0.5, "nll": 0.4, "ppl": 1.4918}
+    ]
+    (folder / "metrics.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records)
+    )
+    scores = {
+        "bleu": bleu,
+        "bleu_signature": (
+            "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"
+        ),
+        "chrf": 55.5,
+        "chrf_signature": "x",
+        "bleu_lc": bleu + 1,
+        "bleu_lc_signature": "y",
+        "exact_match": 0.0,
+        "n_sentences": 1000,
+    }
     for split in splits:
         (folder / f"eval-{split}.json").write_text(json.dumps(scores))
 
@@ -42,33 +72,55 @@ def _execute(name: str, results: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
     monkeypatch.setenv("TRANSFORMER_RESULTS", str(results))
     nb = nbformat.read(ROOT / "book" / name, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "book")}}).execute()
+    NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(ROOT / "book")}},
+    ).execute()
     texts = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
-            texts += [str(v) for k, v in out.get("data", {}).items() if k != "image/png"] + [out.get("text", "")]
+            texts += [
+                str(v)
+                for k, v in out.get("data", {}).items()
+                if k != "image/png"
+            ] + [out.get("text", "")]
             if "image/png" in out.get("data", {}):
                 texts.append("<IMAGE>")
     return "\n".join(texts)
 
 
-def test_results_chapter_shows_recorded_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_results_chapter_shows_recorded_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = RunConfig.from_toml(ROOT / "configs" / "multi30k.toml")
-    _record(tmp_path / "runs" / "multi30k-de-en", config, 12.345, ("test", "val"))
+    _record(
+        tmp_path / "runs" / "multi30k-de-en", config, 12.345, ("test", "val")
+    )
     text = _execute("12_results.ipynb", tmp_path, monkeypatch)
     assert "No run has been recorded yet" not in text
-    assert "multi30k-de-en" in text and "12.3" in text and "13.3" in text  # BLEU and lowercased BLEU
-    assert "FAKE GPU" in text and "ffffffffff" in text  # provenance beside the numbers
+    # BLEU and lowercased BLEU
+    assert "multi30k-de-en" in text and "12.3" in text and "13.3" in text
+    # provenance beside the numbers
+    assert "FAKE GPU" in text and "ffffffffff" in text
     assert "<IMAGE>" in text  # the loss curves
 
 
-def test_results_chapter_without_runs_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_results_chapter_without_runs_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     text = _execute("12_results.ipynb", tmp_path, monkeypatch)
     assert "No run has been recorded yet" in text
 
 
-def test_model_variations_chapter_shows_a_recorded_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = RunConfig.from_toml(ROOT / "configs" / "multi30k.toml", ["model.preset='base'", "model.n_heads=1"])
+def test_model_variations_chapter_shows_a_recorded_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = RunConfig.from_toml(
+        ROOT / "configs" / "multi30k.toml",
+        ["model.preset='base'", "model.n_heads=1"],
+    )
     _record(tmp_path / "runs" / "table3-A-h1", config, 7.654, ("val",))
     text = _execute("13_model_variations.ipynb", tmp_path, monkeypatch)
     assert "Not yet run" not in text

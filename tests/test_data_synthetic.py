@@ -1,10 +1,17 @@
-"""Synthetic tasks: golden number words, the reordering they need, seeds and a leak-free split."""
+"""Synthetic tasks: golden number words, the reordering they need, seeds and a
+leak-free split."""
 
 from __future__ import annotations
 
 import pytest
 
-from transformer.data import copy_task, english_number, german_number, number_split, number_task
+from transformer.data import (
+    copy_task,
+    english_number,
+    german_number,
+    number_split,
+    number_task,
+)
 
 
 @pytest.mark.parametrize(
@@ -33,14 +40,19 @@ def test_number_words_golden(n: int, english: str, german: str) -> None:
 
 
 def test_alignment_crosses() -> None:
-    """The German units come before the tens: source word order and target word order disagree."""
+    """The German units come before the tens: source word order and target word
+    order disagree."""
     en, de = english_number(45).split(), german_number(45).split()
-    assert en.index("forty") < en.index("five") and de.index("vierzig") > de.index("fünf")
+    assert en.index("forty") < en.index("five") and de.index(
+        "vierzig"
+    ) > de.index("fünf")
 
 
 def test_every_number_has_distinct_words() -> None:
     assert (
-        len({english_number(n) for n in range(1000)}) == 1000 == len({german_number(n) for n in range(1000)})
+        len({english_number(n) for n in range(1000)})
+        == 1000
+        == len({german_number(n) for n in range(1000)})
     )
 
 
@@ -52,9 +64,15 @@ def test_numbers_out_of_range(n: int) -> None:
 
 def test_number_split_disjoint_complete_deterministic() -> None:
     train, held_out = number_split(held_out_fraction=0.2, seed=0)
-    assert not set(train) & set(held_out) and sorted(train + held_out) == list(range(1000))
+    assert not set(train) & set(held_out) and sorted(train + held_out) == list(
+        range(1000)
+    )
     assert len(held_out) == 200
-    assert number_split(0.2, seed=0) == (train, held_out) != number_split(0.2, seed=1)
+    assert (
+        number_split(0.2, seed=0)
+        == (train, held_out)
+        != number_split(0.2, seed=1)
+    )
 
 
 def test_held_out_numbers_never_in_training_pairs() -> None:
@@ -65,8 +83,14 @@ def test_held_out_numbers_never_in_training_pairs() -> None:
 
 
 def test_number_task_seeded() -> None:
-    assert number_task(50, seed=1) == number_task(50, seed=1) != number_task(50, seed=2)
-    assert all(de == german_number(int_of(en)) for en, de in number_task(50, seed=1))
+    assert (
+        number_task(50, seed=1)
+        == number_task(50, seed=1)
+        != number_task(50, seed=2)
+    )
+    assert all(
+        de == german_number(int_of(en)) for en, de in number_task(50, seed=1)
+    )
 
 
 def int_of(english: str) -> int:
@@ -75,10 +99,20 @@ def int_of(english: str) -> int:
 
 def test_copy_task() -> None:
     pairs = copy_task(100, seed=0, n_symbols=5, min_len=2, max_len=4)
-    assert pairs == copy_task(100, seed=0, n_symbols=5, min_len=2, max_len=4) != copy_task(100, seed=1)
+    assert (
+        pairs
+        == copy_task(100, seed=0, n_symbols=5, min_len=2, max_len=4)
+        != copy_task(100, seed=1)
+    )
     assert all(src == tgt for src, tgt in pairs)
     assert {len(src.split()) for src, _ in pairs} == {2, 3, 4}
-    assert {tok for src, _ in pairs for tok in src.split()} == {"0", "1", "2", "3", "4"}
+    assert {tok for src, _ in pairs for tok in src.split()} == {
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
+    }
 
 
 def test_copy_task_bad_lengths() -> None:

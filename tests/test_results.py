@@ -1,4 +1,5 @@
-"""transformer.results: reading recorded runs (results/runs/<name>/) for the Results chapters."""
+"""transformer.results: reading recorded runs (results/runs/<name>/) for the
+Results chapters."""
 
 from __future__ import annotations
 
@@ -19,16 +20,21 @@ CONFIG = ROOT / "configs" / "numbers-cpu.toml"
 
 def test_no_results_folder_means_no_runs(tmp_path: Path) -> None:
     assert load_runs(tmp_path / "missing") == {}
-    (tmp_path / "runs" / "half-copied").mkdir(parents=True)  # no run.json: not a recorded run
+    # no run.json: not a recorded run
+    (tmp_path / "runs" / "half-copied").mkdir(parents=True)
     assert load_runs(tmp_path / "runs") == {}
 
 
-def test_a_run_folder_without_run_json_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_run_folder_without_run_json_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
     with pytest.raises(FileNotFoundError, match="run.json"):
         load_run(tmp_path)
 
 
-def test_an_eval_file_that_is_not_evaluate_output_is_rejected(tmp_path: Path) -> None:
+def test_an_eval_file_that_is_not_evaluate_output_is_rejected(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "run.json").write_text("{}")
     (tmp_path / "eval-test.json").write_text('{"score": 3}')
     with pytest.raises(ValueError, match="evaluate --json"):
@@ -36,15 +42,49 @@ def test_an_eval_file_that_is_not_evaluate_output_is_rejected(tmp_path: Path) ->
 
 
 def test_a_recorded_run_end_to_end(tmp_path: Path) -> None:
-    """Train a few steps with the CLI, evaluate with --json, copy the files as results/README.md says,
-    and read them back: the summary row holds the scores and their provenance."""
+    """Train a few steps with the CLI, evaluate with --json, copy the files as
+    results/README.md says, and read them back: the summary row holds the
+    scores and their provenance."""
     out = tmp_path / "train-out"
-    assert main(["train", str(CONFIG), "--out-dir", str(out), "--no-progress", "--max-steps", "4",
-                 "--set", "train.eval_every=2", "--set", "train.eval_sentences=0", "--set", "data.train_size=200"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(CONFIG),
+                "--out-dir",
+                str(out),
+                "--no-progress",
+                "--max-steps",
+                "4",
+                "--set",
+                "train.eval_every=2",
+                "--set",
+                "train.eval_sentences=0",
+                "--set",
+                "data.train_size=200",
+            ]
+        )
+        == 0
+    )
     eval_json = out / "eval-val.json"
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        assert main(["evaluate", "--model", str(out), "--split", "val", "--limit", "4", "--greedy", "--json"]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    "--model",
+                    str(out),
+                    "--split",
+                    "val",
+                    "--limit",
+                    "4",
+                    "--greedy",
+                    "--json",
+                ]
+            )
+            == 0
+        )
     eval_json.write_text(buffer.getvalue())
     recorded = tmp_path / "results" / "runs" / "numbers-smoke"
     recorded.mkdir(parents=True)
@@ -59,43 +99,109 @@ def test_a_recorded_run_end_to_end(tmp_path: Path) -> None:
     assert set(run.evals) == {"val"}
     (row,) = summary_rows(runs.values(), split="val")
     scores = json.loads(eval_json.read_text())
-    assert row["run"] == "numbers-smoke" and row["task"] == "numbers" and row["direction"] == "en→de"
-    assert row["bleu"] == scores["bleu"] and row["chrf"] == scores["chrf"] and row["sentences"] == 4
+    assert (
+        row["run"] == "numbers-smoke"
+        and row["task"] == "numbers"
+        and row["direction"] == "en→de"
+    )
+    assert (
+        row["bleu"] == scores["bleu"]
+        and row["chrf"] == scores["chrf"]
+        and row["sentences"] == 4
+    )
     assert row["bleu_signature"].startswith("nrefs:1")
     assert row["val_ppl"] == pytest.approx(run.last_val()["ppl"])
     assert row["parameters"] > 0 and row["steps"] == 4 and row["seed"] == 0
     assert row["git_commit"] is None or len(row["git_commit"]) >= 40
     assert row["wall_time_s"] > 0 and row["command"] and row["started"]
     (no_test,) = summary_rows(runs.values(), split="test")
-    assert no_test["bleu"] is None  # nothing recorded for that split: no number
+    # nothing recorded for that split: no number
+    assert no_test["bleu"] is None
 
 
 @pytest.mark.slow
-def test_record_run_script_records_scores_hypotheses_ablation_and_ships_the_model(tmp_path: Path) -> None:
-    """scripts/record_run.py on a tiny finished run: every file the Results chapter reads, the test
-    split decoded once with the average chosen on validation, and the replayed token count equal to
-    the trainer's own."""
+def test_record_run_script_records_scores_hypotheses_ablation_and_ships_the_model(
+    tmp_path: Path,
+) -> None:
+    """scripts/record_run.py on a tiny finished run: every file the Results
+    chapter reads, the test split decoded once with the average chosen on
+    validation, and the replayed token count equal to the trainer's own."""
     import subprocess
     import sys
 
     run_dir = tmp_path / "run"
-    assert main(["train", str(CONFIG), "--out-dir", str(run_dir), "--no-progress", "--max-steps", "40",
-                 "--set", "train.save_every=10", "--set", "train.eval_sentences=0", "--set", "model.d_model=32",
-                 "--set", "model.d_ff=64", "--set", "model.n_layers=1", "--set", "data.train_size=500"]) == 0
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "record_run.py"), str(run_dir), "--name", "tiny",
-                           "--results", str(tmp_path / "results"), "--export", str(tmp_path / "model"),
-                           "--averages", "1,3", "--alphas", "0,0.6"],
-                          capture_output=True, text=True, timeout=600, check=False)
+    assert (
+        main(
+            [
+                "train",
+                str(CONFIG),
+                "--out-dir",
+                str(run_dir),
+                "--no-progress",
+                "--max-steps",
+                "40",
+                "--set",
+                "train.save_every=10",
+                "--set",
+                "train.eval_sentences=0",
+                "--set",
+                "model.d_model=32",
+                "--set",
+                "model.d_ff=64",
+                "--set",
+                "model.n_layers=1",
+                "--set",
+                "data.train_size=500",
+            ]
+        )
+        == 0
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "record_run.py"),
+            str(run_dir),
+            "--name",
+            "tiny",
+            "--results",
+            str(tmp_path / "results"),
+            "--export",
+            str(tmp_path / "model"),
+            "--averages",
+            "1,3",
+            "--alphas",
+            "0,0.6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = tmp_path / "results" / "tiny"
     run = load_run(out)
-    assert set(run.evals) == {"val", "test"} and run.evals["test"]["n_sentences"] == 100
+    assert (
+        set(run.evals) == {"val", "test"}
+        and run.evals["test"]["n_sentences"] == 100
+    )
     record = json.loads((out / "record.json").read_text())
-    assert record["training"]["target_tokens"] == json.loads((run_dir / "run.json").read_text())["target_tokens"]
+    assert (
+        record["training"]["target_tokens"]
+        == json.loads((run_dir / "run.json").read_text())["target_tokens"]
+    )
     ablation = json.loads((out / "inference-ablation.json").read_text())
-    assert ablation["split"] == "val" and ablation["chosen"]["checkpoints"] in (1, 3)
-    assert {(r["checkpoints"], r["beam_size"], r["alpha"], r["precision"]) for r in ablation["rows"]} >= {
-        (1, 4, 0.6, "fp32"), (3, 4, 0.6, "fp32"), (1, 1, 0.6, "fp32"), (ablation["chosen"]["checkpoints"], 4, 0.6, "bf16")}
+    assert ablation["split"] == "val" and ablation["chosen"][
+        "checkpoints"
+    ] in (1, 3)
+    assert {
+        (r["checkpoints"], r["beam_size"], r["alpha"], r["precision"])
+        for r in ablation["rows"]
+    } >= {
+        (1, 4, 0.6, "fp32"),
+        (3, 4, 0.6, "fp32"),
+        (1, 1, 0.6, "fp32"),
+        (ablation["chosen"]["checkpoints"], 4, 0.6, "bf16"),
+    }
     assert len((out / "hyps-test.txt").read_text().splitlines()) == 100
     conventions = json.loads((out / "bleu-conventions-test.json").read_text())
     assert conventions["n_sentences"] == 100 and len(conventions["rows"]) == 8

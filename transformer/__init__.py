@@ -1,4 +1,5 @@
-"""An annotated, tested reproduction of "Attention Is All You Need" (Vaswani et al., 2017)."""
+"""An annotated, tested reproduction of "Attention Is All You Need" (Vaswani et
+al., 2017)."""
 
 from transformer.config import ModelConfig
 from transformer.model import DecoderCache, Transformer

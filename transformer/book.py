@@ -1,8 +1,9 @@
-"""What every chapter of the book shares: one import instead of a setup cell copied into each notebook.
+"""What every chapter of the book shares: one import instead of a setup cell
+copied into each notebook.
 
     from transformer.book import show, use_book_style
-    use_book_style()   # the book's plot style, PNG figures, torch seeded with 0
-    show(MultiHeadAttention.forward)   # the package's real source, with its file and lines
+    use_book_style()  # the book's plot style, PNG figures, torch seeded
+    show(MultiHeadAttention.forward)  # the package's source, file and lines
 
 Needs the book's requirements (matplotlib, IPython), not the package's.
 """
@@ -19,11 +20,30 @@ import transformer
 ROOT = Path(transformer.__file__).resolve().parents[1]
 
 # One plot style for the whole book (changed here, it changes on every page).
-STYLE = {"figure.dpi": 80, "figure.figsize": (6.4, 3.6), "axes.grid": True, "grid.alpha": 0.3}
+# At 100 dpi a figure at most FIGURE_MAX_WIDTH inches wide is shown at its own
+# size in the book's text column (688 px at a 1280 px window), so that 9-point
+# legends and ticks stay 9 points; figures are drawn at twice that resolution
+# (retina PNG) to stay sharp on high-density screens.
+FIGURE_MAX_WIDTH = 6.6
+STYLE = {
+    "figure.dpi": 100,
+    "figure.figsize": (6.4, 3.6),
+    "figure.constrained_layout.use": True,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.framealpha": 0.9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
 
 
 def use_book_style(seed: int = 0) -> None:
-    """Apply :data:`STYLE`, draw inline figures as PNG, and seed torch (chapters are deterministic)."""
+    """Apply :data:`STYLE`, draw inline figures as PNG, and seed torch
+    (chapters are deterministic)."""
     import matplotlib.pyplot as plt
     import torch
 
@@ -31,37 +51,53 @@ def use_book_style(seed: int = 0) -> None:
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-        set_matplotlib_formats("png")
+        set_matplotlib_formats("retina")
     except ImportError:  # not in a notebook kernel
         pass
     torch.manual_seed(seed)
 
 
 def source_of(obj: Any) -> tuple[str, str, int, int]:
-    """(code, path relative to the repository, first line, last line) of a function or class."""
+    """(code, path relative to the repository, first line, last line) of a
+    function or class."""
     lines, start = inspect.getsourcelines(obj)
     path = Path(inspect.getsourcefile(obj) or "").resolve()
     try:
         where = path.relative_to(ROOT).as_posix()
-    except ValueError:  # installed elsewhere (Colab): name the file within the package
-        where = f"transformer/{path.relative_to(Path(transformer.__file__).resolve().parent).as_posix()}"
-    return textwrap.dedent("".join(lines)).rstrip(), where, start, start + len(lines) - 1
+    except ValueError:
+        # installed elsewhere (Colab): name the file within the package
+        package = Path(transformer.__file__).resolve().parent
+        where = f"transformer/{path.relative_to(package).as_posix()}"
+    return (
+        textwrap.dedent("".join(lines)).rstrip(),
+        where,
+        start,
+        start + len(lines) - 1,
+    )
 
 
 def show(obj: Any) -> None:
-    """Show the package's source for ``obj`` (the code the tests check), with its file and lines."""
+    """Show the package's source for ``obj`` (the code the tests check), with
+    its file and lines."""
     from IPython.display import Markdown, display
 
     code, where, first, last = source_of(obj)
-    display(Markdown(f"`{where}`, lines {first}–{last}:\n\n````python\n{code}\n````"))
+    display(
+        Markdown(
+            f"`{where}`, lines {first}–{last}:\n\n````python\n{code}\n````"
+        )
+    )
 
 
 def repository_url() -> str | None:
-    """The repository's address, from the book's ``_config.yml`` (the one place that names it); None
-    where the book's sources are not at hand (the package installed alone, as in Colab)."""
+    """The repository's address, from the book's ``_config.yml`` (the one place
+    that names it); None where the book's sources are not at hand (the package
+    installed alone, as in Colab)."""
     config = ROOT / "_config.yml"
     if not config.is_file():
         return None
     import yaml
 
-    return (yaml.safe_load(config.read_text()).get("repository") or {}).get("url")
+    return (yaml.safe_load(config.read_text()).get("repository") or {}).get(
+        "url"
+    )

@@ -1,10 +1,11 @@
-"""Layer normalisation (the paper's, §3.1) and RMSNorm (Zhang & Sennrich 2019; LLaMA's choice).
+"""Layer normalisation (the paper's, §3.1) and RMSNorm (Zhang & Sennrich 2019;
+LLaMA's choice).
 
-LayerNorm(x) = g ⊙ (x - mean(x)) / sqrt(var(x) + ε) + b     re-centres and re-scales each position
-RMSNorm(x)   = g ⊙ x / sqrt(mean(x²) + ε)                     only re-scales: no mean, no bias
+LayerNorm(x) = g ⊙ (x - mean(x)) / sqrt(var(x) + ε) + b  (centres, scales)
+RMSNorm(x)   = g ⊙ x / sqrt(mean(x²) + ε)                  (only scales)
 
-RMSNorm drops the mean subtraction and the bias, one reduction instead of two; models from T5 and LLaMA
-on use it. Shape: (..., d_model) -> (..., d_model).
+RMSNorm drops the mean subtraction and the bias, one reduction instead of two;
+models from T5 and LLaMA on use it. Shape: (..., d_model) -> (..., d_model).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ Norm = Literal["layer", "rms"]
 
 
 class RMSNorm(nn.Module):
-    """x / sqrt(mean(x²) + ε) ⊙ g, over the last dimension (computed in float32, cast back)."""
+    """x / sqrt(mean(x²) + ε) ⊙ g, over the last dimension (computed in
+    float32, cast back)."""
 
     def __init__(self, d_model: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -32,7 +34,8 @@ class RMSNorm(nn.Module):
 
 
 def make_norm(kind: Norm, d_model: int, eps: float) -> nn.Module:
-    """``"layer"``: ``nn.LayerNorm`` (the paper); ``"rms"``: :class:`RMSNorm`."""
+    """``"layer"``: ``nn.LayerNorm`` (the paper); ``"rms"``:
+    :class:`RMSNorm`."""
     if kind == "layer":
         return nn.LayerNorm(d_model, eps=eps)
     if kind == "rms":

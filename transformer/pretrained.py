@@ -1,15 +1,20 @@
-"""Trained models as files: export a checkpoint for shipping, load one in a line, translate.
+"""Trained models as files: export a checkpoint for shipping, load one in a
+line, translate.
 
-A shipped model is an ordinary checkpoint directory (``transformer.train.checkpoint``) without
-optimizer or random state, its weights stored in float16 (half the bytes; loading casts them back to
-float32), beside ``model_config.json``, ``run_config.json`` (the decoding settings come from its
-``[decode]`` table) and ``tokenizer.json``, all covered by ``manifest.json``::
+A shipped model is an ordinary checkpoint directory
+(``transformer.train.checkpoint``) without optimizer or random state, its
+weights stored in float16 (half the bytes; loading casts them back to float32),
+beside ``model_config.json``, ``run_config.json`` (the decoding settings come
+from its ``[decode]`` table) and ``tokenizer.json``, all covered by
+``manifest.json``::
 
     from transformer.pretrained import load_translator
     translator = load_translator("models/multi30k-de-en")
-    translator.translate(["Ein Mann fährt mit dem Fahrrad."])   # ['A man is riding a bike.'] or so
+    translator.translate(["Ein Mann fährt mit dem Fahrrad."])
+    # ['A man is riding a bike.'] or so
 
-or on the command line ``python -m transformer translate --model models/multi30k-de-en "..."``.
+or on the command line ``python -m transformer translate --model
+models/multi30k-de-en "..."``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 @dataclass
 class Translator:
-    """A trained model, its tokenizer and its decoding settings (beam 4, α = 0.6 unless the run said otherwise)."""
+    """A trained model, its tokenizer and its decoding settings (beam 4, α =
+    0.6 unless the run said otherwise)."""
 
     model: Transformer
     tokenizer: Any
@@ -37,35 +43,75 @@ class Translator:
     extra_len: int = 50
     batch_size: int = 64
 
-    def translate(self, sentences: str | list[str], **options: Any) -> str | list[str]:
-        """Translate one sentence (returns a string) or a list (returns a list); ``options`` override
-        ``beam_size``, ``alpha``, ``extra_len`` or ``batch_size`` for this call."""
-        unknown = set(options) - {"beam_size", "alpha", "extra_len", "batch_size"}
+    def translate(
+        self, sentences: str | list[str], **options: Any
+    ) -> str | list[str]:
+        """Translate one sentence (returns a string) or a list (returns a
+        list); ``options`` override ``beam_size``, ``alpha``, ``extra_len`` or
+        ``batch_size`` for this call."""
+        unknown = set(options) - {
+            "beam_size",
+            "alpha",
+            "extra_len",
+            "batch_size",
+        }
         if unknown:
-            raise TypeError(f"unknown decoding option(s) {sorted(unknown)}; use beam_size, alpha, extra_len, batch_size")
-        settings = {"beam_size": self.beam_size, "alpha": self.alpha, "extra_len": self.extra_len,
-                    "batch_size": self.batch_size, **options}
+            raise TypeError(
+                f"unknown decoding option(s) {sorted(unknown)}; use beam_size,"
+                " alpha, extra_len, batch_size"
+            )
+        settings = {
+            "beam_size": self.beam_size,
+            "alpha": self.alpha,
+            "extra_len": self.extra_len,
+            "batch_size": self.batch_size,
+            **options,
+        }
         single = isinstance(sentences, str)
-        out = translate(self.model, self.tokenizer, [sentences] if single else list(sentences), **settings)
+        out = translate(
+            self.model,
+            self.tokenizer,
+            [sentences] if single else list(sentences),
+            **settings,
+        )
         return out[0] if single else out
 
 
-def load_translator(path: str | Path, device: str | torch.device = "cpu") -> Translator:
-    """Load a shipped model (or any checkpoint directory) for translation, in eval mode."""
-    from transformer.train.checkpoint import load_model, load_run_config, load_tokenizer
+def load_translator(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> Translator:
+    """Load a shipped model (or any checkpoint directory) for translation, in
+    eval mode."""
+    from transformer.train.checkpoint import (
+        load_model,
+        load_run_config,
+        load_tokenizer,
+    )
 
     path = Path(path)
     model = load_model(path, device=device)
     decode = (load_run_config(path) or {}).get("decode", {})
-    return Translator(model, load_tokenizer(path), beam_size=decode.get("beam_size", 4),
-                      alpha=decode.get("alpha", 0.6), extra_len=decode.get("extra_len", 50))
+    return Translator(
+        model,
+        load_tokenizer(path),
+        beam_size=decode.get("beam_size", 4),
+        alpha=decode.get("alpha", 0.6),
+        extra_len=decode.get("extra_len", 50),
+    )
 
 
-def export_model(checkpoint: str | Path, output: str | Path, *, dtype: str = "fp16", overwrite: bool = False) -> Path:
-    """Write ``checkpoint``'s weights in ``dtype`` with its configs and tokenizer to a new folder ``output``.
+def export_model(
+    checkpoint: str | Path,
+    output: str | Path,
+    *,
+    dtype: str = "fp16",
+    overwrite: bool = False,
+) -> Path:
+    """Write ``checkpoint``'s weights in ``dtype`` with its configs and
+    tokenizer to a new folder ``output``.
 
-    ``output`` must not exist, or (with ``overwrite``) must be an earlier export: a folder holding
-    anything else is never replaced.
+    ``output`` must not exist, or (with ``overwrite``) must be an earlier
+    export: a folder holding anything else is never replaced.
     """
     from transformer.train.checkpoint import (
         TOKENIZER,
@@ -77,11 +123,27 @@ def export_model(checkpoint: str | Path, output: str | Path, *, dtype: str = "fp
     )
 
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        raise ValueError(
+            f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}"
+        )
     checkpoint, output = Path(checkpoint), Path(output)
-    refuse_to_replace(output, marker="exported_from", what="exported model", overwrite=overwrite)
+    refuse_to_replace(
+        output,
+        marker="exported_from",
+        what="exported model",
+        overwrite=overwrite,
+    )
     if not (checkpoint / TOKENIZER).is_file():
-        raise CheckpointError(f"{checkpoint} has no {TOKENIZER}; a shipped model needs its tokenizer")
+        raise CheckpointError(
+            f"{checkpoint} has no {TOKENIZER}; a shipped model needs its"
+            " tokenizer"
+        )
     model = load_model(checkpoint).to(DTYPES[dtype])
-    return save_checkpoint(output, model, tokenizer=checkpoint / TOKENIZER, run_config=load_run_config(checkpoint),
-                           trainer_state={"exported_from": str(checkpoint), "dtype": dtype}, save_rng=False)
+    return save_checkpoint(
+        output,
+        model,
+        tokenizer=checkpoint / TOKENIZER,
+        run_config=load_run_config(checkpoint),
+        trainer_state={"exported_from": str(checkpoint), "dtype": dtype},
+        save_rng=False,
+    )

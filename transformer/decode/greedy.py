@@ -1,20 +1,30 @@
-"""Greedy decoding: at every step take the most probable next token (beam search with K = 1)."""
+"""Greedy decoding: at every step take the most probable next token (beam
+search with K = 1)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from transformer.decode.stepper import Hypothesis, ModelStepDecoder, StepDecoder, max_output_lengths
+from transformer.decode.stepper import (
+    Hypothesis,
+    ModelStepDecoder,
+    StepDecoder,
+    max_output_lengths,
+)
 from transformer.model import Transformer
 
 
-def greedy_search(decoder: StepDecoder, max_lengths: list[int], bos_id: int, eos_id: int) -> list[Hypothesis]:
+def greedy_search(
+    decoder: StepDecoder, max_lengths: list[int], bos_id: int, eos_id: int
+) -> list[Hypothesis]:
     """Decode every row of ``decoder`` greedily.
 
-    ``max_lengths[b]`` is the most tokens sentence b may produce, EOS included; at that step only EOS is
-    allowed, so every hypothesis ends with EOS and its ``log_prob`` includes log p(EOS), as in beam search.
-    Stops as soon as every sentence has produced EOS. ``score`` equals ``log_prob`` (no length penalty).
+    ``max_lengths[b]`` is the most tokens sentence b may produce, EOS included;
+    at that step only EOS is allowed, so every hypothesis ends with EOS and its
+    ``log_prob`` includes log p(EOS), as in beam search. Stops as soon as every
+    sentence has produced EOS. ``score`` equals ``log_prob`` (no length
+    penalty).
     """
     n = len(max_lengths)
     limit = torch.tensor(max_lengths)
@@ -46,10 +56,21 @@ def greedy_search(decoder: StepDecoder, max_lengths: list[int], bos_id: int, eos
 
 @torch.no_grad()
 def greedy_decode(
-    model: Transformer, src: Tensor, *, bos_id: int = 1, eos_id: int = 2, extra_len: int = 50
+    model: Transformer,
+    src: Tensor,
+    *,
+    bos_id: int = 1,
+    eos_id: int = 2,
+    extra_len: int = 50,
 ) -> list[Hypothesis]:
-    """Greedy translations of a batch of source ids (B, S); one :class:`Hypothesis` per sentence."""
+    """Greedy translations of a batch of source ids (B, S); one
+    :class:`Hypothesis` per sentence."""
     if model.training:
-        raise ValueError("decode with the model in eval mode (call model.eval()): dropout would be random")
+        raise ValueError(
+            "decode with the model in eval mode (call model.eval()): dropout"
+            " would be random"
+        )
     decoder = ModelStepDecoder(model, src)
-    return greedy_search(decoder, max_output_lengths(model, src, extra_len), bos_id, eos_id)
+    return greedy_search(
+        decoder, max_output_lengths(model, src, extra_len), bos_id, eos_id
+    )

@@ -1,7 +1,9 @@
-"""Training (§5): loss, optimizer, learning-rate schedule, checkpoints and the training loop.
+"""Training (§5): loss, optimizer, learning-rate schedule, checkpoints and the
+training loop.
 
-The loop itself (:class:`Trainer`, :class:`RunConfig`) needs ``transformer.data`` and is imported lazily,
-so that the pure pieces (loss, schedule, checkpoints) import without it.
+The loop itself (:class:`Trainer`, :class:`RunConfig`) needs
+``transformer.data`` and is imported lazily, so that the pure pieces (loss,
+schedule, checkpoints) import without it.
 """
 
 from typing import Any
@@ -31,4 +33,6 @@ def __getattr__(name: str) -> Any:
         from transformer.train import trainer
 
         return getattr(trainer, name)
-    raise AttributeError(f"module 'transformer.train' has no attribute {name!r}")
+    raise AttributeError(
+        f"module 'transformer.train' has no attribute {name!r}"
+    )

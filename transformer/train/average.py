@@ -1,10 +1,11 @@
-"""Checkpoint averaging (§6.1): "For the base models, we used a single model obtained by averaging the
-last 5 checkpoints, which were written at 10-minute intervals. For the big models, we averaged the
-last 20 checkpoints."
+"""Checkpoint averaging (§6.1): "For the base models, we used a single model
+obtained by averaging the last 5 checkpoints, which were written at 10-minute
+intervals. For the big models, we averaged the last 20 checkpoints."
 
-The average is taken parameter by parameter in float64 and cast back; the result is an ordinary
-checkpoint (weights, configs, tokenizer) without optimizer state, so it can be used to translate or
-evaluate but not to resume training.
+The average is taken parameter by parameter in float64 and cast back; the
+result is an ordinary checkpoint (weights, configs, tokenizer) without
+optimizer state, so it can be used to translate or evaluate but not to resume
+training.
 """
 
 from __future__ import annotations
@@ -29,37 +30,57 @@ from transformer.train.checkpoint import (
 )
 
 
-def average_checkpoints(paths: Sequence[str | Path], output: str | Path, *, overwrite: bool = False) -> Path:
-    """Average the weights of ``paths`` (same model config) into a new checkpoint at ``output``.
+def average_checkpoints(
+    paths: Sequence[str | Path], output: str | Path, *, overwrite: bool = False
+) -> Path:
+    """Average the weights of ``paths`` (same model config) into a new
+    checkpoint at ``output``.
 
-    ``output`` must not exist, or (with ``overwrite``) must be an earlier average: a training
-    checkpoint, a run folder or any other folder is never replaced. Nor may it be named like a
-    training checkpoint (``step_N``), which ``--resume`` and ``translate`` would take for one.
+    ``output`` must not exist, or (with ``overwrite``) must be an earlier
+    average: a training checkpoint, a run folder or any other folder is never
+    replaced. Nor may it be named like a training checkpoint (``step_N``),
+    which ``--resume`` and ``translate`` would take for one.
     """
     paths = [Path(p) for p in paths]
     output = Path(output)
     if not paths:
         raise ValueError("no checkpoints to average")
     if _STEP_DIR.match(output.name):
-        raise ValueError(f"--output {output} is named like a training checkpoint (step_N); choose another name, "
-                         "e.g. <run>/averaged")
-    refuse_to_replace(output, marker="averaged_from", what="averaged checkpoint", overwrite=overwrite)
+        raise ValueError(
+            f"--output {output} is named like a training checkpoint (step_N);"
+            " choose another name, e.g. <run>/averaged"
+        )
+    refuse_to_replace(
+        output,
+        marker="averaged_from",
+        what="averaged checkpoint",
+        overwrite=overwrite,
+    )
     for p in paths:
         verify_checkpoint(p)
     config = load_model_config(paths[0])
     total: dict[str, torch.Tensor] = {}
     for p in paths:
         if load_model_config(p) != config:
-            raise CheckpointError(f"cannot average {p} with {paths[0]}: their model configs differ")
+            raise CheckpointError(
+                f"cannot average {p} with {paths[0]}: their model configs"
+                " differ"
+            )
         state = _load_tensors(p / MODEL)
         if total and set(state) != set(total):
-            raise CheckpointError(f"cannot average {p} with {paths[0]}: different tensors")
+            raise CheckpointError(
+                f"cannot average {p} with {paths[0]}: different tensors"
+            )
         for name, tensor in state.items():
             total[name] = total.get(name, 0) + tensor.double()
     model = Transformer(config)
     dtypes = {n: t.dtype for n, t in model.state_dict().items()}
-    average = {n: (t / len(paths)).to(dtypes.get(n, torch.float32)) for n, t in total.items()}
-    model.load_state_dict(average, strict=False)  # tied matrices are stored under one name
+    average = {
+        n: (t / len(paths)).to(dtypes.get(n, torch.float32))
+        for n, t in total.items()
+    }
+    # tied matrices are stored under one name
+    model.load_state_dict(average, strict=False)
     tokenizer = paths[-1] / TOKENIZER
     return save_checkpoint(
         output,

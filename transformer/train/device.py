@@ -1,4 +1,5 @@
-"""Where training runs and in which precision: CUDA, then Apple's MPS, then the CPU."""
+"""Where training runs and in which precision: CUDA, then Apple's MPS, then the
+CPU."""
 
 from __future__ import annotations
 
@@ -11,14 +12,20 @@ import torch
 
 
 def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """``"auto"``: CUDA (this process's GPU under torchrun), else MPS, else CPU; or a name like ``"cuda:1"``."""
+    """``"auto"``: CUDA (this process's GPU under torchrun), else MPS, else
+    CPU; or a name like ``"cuda:1"``."""
     if name != "auto":
         try:
             device = torch.device(name)
         except RuntimeError:
-            raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+            raise ValueError(
+                f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps"
+            ) from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} was asked for, but CUDA is not available; use 'auto' or 'cpu'")
+            raise ValueError(
+                f"device {name!r} was asked for, but CUDA is not available;"
+                " use 'auto' or 'cpu'"
+            )
         return device
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
@@ -28,38 +35,52 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU multiplies bf16 matrices in hardware (AVX-512 BF16 or AMX), as oneDNN sees it."""
+    """Whether this CPU multiplies bf16 matrices in hardware (AVX-512 BF16 or
+    AMX), as oneDNN sees it."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a build without oneDNN
         return False
 
 
-def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+def autocast_dtype(
+    device: torch.device, precision: str = "auto"
+) -> torch.dtype | None:
     """The autocast dtype, or None for plain float32.
 
-    "auto" uses bfloat16 on CUDA GPUs that support it (Ampere and newer) and on CPUs with bf16
-    matrix instructions (AVX-512 BF16, AMX), float32 elsewhere. bfloat16 keeps float32's exponent
-    range, so no loss scaling is needed (float16 would need a GradScaler and is not offered). Master
-    weights, Adam's moments, the softmax over the vocabulary and the loss stay float32 either way.
-    "bf16" on a CPU without those instructions is emulated and slower than float32: it runs, with a
-    warning.
+    "auto" uses bfloat16 on CUDA GPUs that support it (Ampere and newer) and on
+    CPUs with bf16 matrix instructions (AVX-512 BF16, AMX), float32 elsewhere.
+    bfloat16 keeps float32's exponent range, so no loss scaling is needed
+    (float16 would need a GradScaler and is not offered). Master weights,
+    Adam's moments, the softmax over the vocabulary and the loss stay float32
+    either way. "bf16" on a CPU without those instructions is emulated and
+    slower than float32: it runs, with a warning.
     """
     if precision == "fp32":
         return None
     if precision == "bf16":
         if device.type == "cpu" and not cpu_has_bf16():
-            warnings.warn("precision 'bf16' on a CPU without bf16 instructions (AVX-512 BF16 / AMX) is emulated "
-                          "and slower than fp32; set train.precision='auto' to pick the fast one", stacklevel=2)
+            warnings.warn(
+                "precision 'bf16' on a CPU without bf16 instructions (AVX-512"
+                " BF16 / AMX) is emulated and slower than fp32; set"
+                " train.precision='auto' to pick the fast one",
+                stacklevel=2,
+            )
         return torch.bfloat16
     if precision == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-        return torch.bfloat16 if device.type == "cpu" and cpu_has_bf16() else None
-    raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+        return (
+            torch.bfloat16 if device.type == "cpu" and cpu_has_bf16() else None
+        )
+    raise ValueError(
+        f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}"
+    )
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+def autocast(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager:
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
@@ -73,27 +94,40 @@ def memory_gb(device: torch.device) -> float | None:
 
 
 def check_compile(device: torch.device, compile: bool) -> None:
-    """Refuse ``train.compile`` where it cannot work: TorchInductor builds C++ for the CPU, so it needs a compiler.
+    """Refuse ``train.compile`` where it cannot work: TorchInductor builds C++
+    for the CPU, so it needs a compiler.
 
-    (On the 2-core CPU of this book's runs the compiled step of the small model is not faster than the
-    eager one, see ``results/benchmarks/cpu-train-step-small-compile.json``, so ``compile`` defaults to false.)
+    (On the 2-core CPU of this book's runs the compiled step of the small model
+    is not faster than the eager one, see
+    ``results/benchmarks/cpu-train-step-small-compile.json``, so ``compile``
+    defaults to false.)
     """
     if not compile or device.type != "cpu":
         return
-    if not any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if c):
-        raise ValueError("train.compile=true on the CPU needs a C++ compiler (g++ or clang++, or $CXX), and none "
-                         "was found; install one, or set train.compile=false (the eager step is as fast here)")
+    if not any(
+        shutil.which(c)
+        for c in (os.environ.get("CXX", ""), "g++", "c++", "clang++")
+        if c
+    ):
+        raise ValueError(
+            "train.compile=true on the CPU needs a C++ compiler (g++ or"
+            " clang++, or $CXX), and none was found; install one, or set"
+            " train.compile=false (the eager step is as fast here)"
+        )
 
 
 def tune_cpu_allocator() -> bool:
-    """Keep freed memory for reuse instead of returning it to the operating system (glibc only).
+    """Keep freed memory for reuse instead of returning it to the operating
+    system (glibc only).
 
-    A training step frees and re-allocates the same large activation tensors every step. glibc serves
-    blocks over 128 KiB with fresh ``mmap`` pages and trims its heap eagerly, so every step pays the page
-    faults of touching that memory again. Raising the mmap threshold to its maximum (32 MiB) and the trim
-    threshold to 1 GiB keeps those blocks in the heap: on the 2-core CPU of the book's runs the small
-    model's step got about 5% faster, with the same numbers (only where memory comes from changes).
-    Returns whether the setting took (False off glibc, e.g. on macOS or musl).
+    A training step frees and re-allocates the same large activation tensors
+    every step. glibc serves blocks over 128 KiB with fresh ``mmap`` pages and
+    trims its heap eagerly, so every step pays the page faults of touching that
+    memory again. Raising the mmap threshold to its maximum (32 MiB) and the
+    trim threshold to 1 GiB keeps those blocks in the heap: on the 2-core CPU
+    of the book's runs the small model's step got about 5% faster, with the
+    same numbers (only where memory comes from changes). Returns whether the
+    setting took (False off glibc, e.g. on macOS or musl).
     """
     import ctypes
     import ctypes.util
@@ -105,4 +139,6 @@ def tune_cpu_allocator() -> bool:
     except (OSError, AttributeError):
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
-    return bool(mallopt(m_mmap_threshold, 32 * 2**20)) and bool(mallopt(m_trim_threshold, 2**30))
+    return bool(mallopt(m_mmap_threshold, 32 * 2**20)) and bool(
+        mallopt(m_trim_threshold, 2**30)
+    )

@@ -1,12 +1,15 @@
-"""Distributed data parallel through ``torchrun`` (PyTorch's own launcher and engine).
+"""Distributed data parallel through ``torchrun`` (PyTorch's own launcher and
+engine).
 
-``torchrun --nproc_per_node=N -m transformer train CONFIG`` starts N processes and sets ``RANK``,
-``LOCAL_RANK`` and ``WORLD_SIZE``; :func:`init_distributed` reads them, and a plain ``python -m
-transformer train`` is simply world size 1. Backend: NCCL on CUDA, gloo on CPU.
+``torchrun --nproc_per_node=N -m transformer train CONFIG`` starts N processes
+and sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; :func:`init_distributed`
+reads them, and a plain ``python -m transformer train`` is simply world size 1.
+Backend: NCCL on CUDA, gloo on CPU.
 
 Every rank reads the same global list of batches and takes every N-th one
-(:class:`transformer.data.TokenBatchSampler`), so N processes with ``grad_accum = g`` see exactly the
-batches one process sees with ``grad_accum = N·g``. Only rank 0 writes checkpoints, metrics and logs.
+(:class:`transformer.data.TokenBatchSampler`), so N processes with ``grad_accum
+= g`` see exactly the batches one process sees with ``grad_accum = N·g``. Only
+rank 0 writes checkpoints, metrics and logs.
 """
 
 from __future__ import annotations
@@ -35,11 +38,16 @@ class DistInfo:
 
 
 def init_distributed(use_cuda: bool) -> DistInfo:
-    """Join the process group that torchrun describes in the environment (no-op for one process)."""
+    """Join the process group that torchrun describes in the environment (no-op
+    for one process)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistInfo()
-    info = DistInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    info = DistInfo(
+        int(os.environ["RANK"]),
+        world_size,
+        int(os.environ.get("LOCAL_RANK", "0")),
+    )
     if not dist.is_initialized():
         if use_cuda:
             torch.cuda.set_device(info.local_rank)

@@ -1,18 +1,24 @@
-"""The training loss: cross-entropy with label smoothing ε_ls = 0.1 (§5.4), padding ignored.
+"""The training loss: cross-entropy with label smoothing ε_ls = 0.1 (§5.4),
+padding ignored.
 
-§5.4 cites Szegedy et al. (2016), "Rethinking the Inception Architecture", whose smoothed target
-spreads ε uniformly over all K classes, the true class included:
+§5.4 cites Szegedy et al. (2016), "Rethinking the Inception Architecture",
+whose smoothed target spreads ε uniformly over all K classes, the true class
+included:
 
     q'(k) = (1 - ε) · δ(k, y) + ε / K
 
-This is exactly what ``F.cross_entropy(..., label_smoothing=ε)`` computes, and the tests check the two
-agree. (The Annotated Transformer instead spreads ε over K - 2 classes, leaving out the true class and
-padding; fairseq over K - 1. The differences are O(ε/K) and the paper does not say which it used.)
+This is exactly what ``F.cross_entropy(..., label_smoothing=ε)`` computes, and
+the tests check the two agree. (The Annotated Transformer instead spreads ε
+over K - 2 classes, leaving out the true class and padding; fairseq over K - 1.
+The differences are O(ε/K) and the paper does not say which it used.)
 
-The loss per token is  -Σ_k q'(k) log p(k) = (1 - ε) · NLL + ε · mean_k(-log p(k)).
+The loss per token is
 
-Label smoothing puts a floor under the loss (the entropy of q'), so perplexity is reported from the
-plain negative log-likelihood ``nll``, never from the smoothed loss.
+    -Σ_k q'(k) log p(k) = (1 - ε) · NLL + ε · mean_k(-log p(k)).
+
+Label smoothing puts a floor under the loss (the entropy of q'), so perplexity
+is reported from the plain negative log-likelihood ``nll``, never from the
+smoothed loss.
 
 Shapes: N tokens (B·T flattened), V vocabulary size.
 """
@@ -27,7 +33,8 @@ from torch import Tensor
 
 class LossOutput(NamedTuple):
     loss: Tensor  # label-smoothed cross-entropy (what is optimised)
-    nll: Tensor  # plain negative log-likelihood of the reference tokens (for perplexity)
+    # plain negative log-likelihood of the reference tokens (for perplexity)
+    nll: Tensor
     n_tokens: Tensor  # number of non-padding target tokens (int64 scalar)
 
 
@@ -41,26 +48,37 @@ def label_smoothed_cross_entropy(
     """Label-smoothed cross-entropy over the non-padding target positions.
 
     Args:
-        logits: (..., V) unnormalised scores; computed in float32 whatever their dtype.
-        target: (...) reference token ids; positions equal to ``ignore_index`` do not count.
-        smoothing: ε_ls, the probability mass spread uniformly over the vocabulary.
+        logits: (..., V) unnormalised scores; computed in float32 whatever
+            their dtype.
+        target: (...) reference token ids; positions equal to ``ignore_index``
+            do not count.
+        smoothing: ε_ls, the probability mass spread uniformly over the
+            vocabulary.
         ignore_index: the padding id.
-        reduction: "sum" (over tokens; the trainer divides by the tokens of a whole optimizer step so
-            that gradient accumulation and data parallelism give the same gradient) or "mean".
+        reduction: "sum" (over tokens; the trainer divides by the tokens of a
+            whole optimizer step so that gradient accumulation and data
+            parallelism give the same gradient) or "mean".
 
     Returns:
-        ``LossOutput(loss, nll, n_tokens)`` with ``loss`` and ``nll`` reduced the same way.
+        ``LossOutput(loss, nll, n_tokens)`` with ``loss`` and ``nll`` reduced
+        the same way.
     """
     if not 0.0 <= smoothing < 1.0:
-        raise ValueError(f"label smoothing must lie in [0, 1), got {smoothing!r}")
+        raise ValueError(
+            f"label smoothing must lie in [0, 1), got {smoothing!r}"
+        )
     if reduction not in ("sum", "mean"):
-        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
-    log_probs = torch.log_softmax(logits.float(), dim=-1).flatten(0, -2)  # (N, V)
+        raise ValueError(
+            f"reduction must be 'sum' or 'mean', got {reduction!r}"
+        )
+    # (N, V)
+    log_probs = torch.log_softmax(logits.float(), dim=-1).flatten(0, -2)
     target = target.reshape(-1)  # (N,)
     keep = target != ignore_index  # (N,)
     safe_target = target.masked_fill(~keep, 0)
     nll = -log_probs.gather(1, safe_target[:, None]).squeeze(1)  # (N,)
-    uniform = -log_probs.mean(dim=-1)  # (N,) cross-entropy against the uniform distribution
+    # (N,) cross-entropy against the uniform distribution
+    uniform = -log_probs.mean(dim=-1)
     loss = (1.0 - smoothing) * nll + smoothing * uniform  # (N,)
     zero = torch.zeros((), dtype=loss.dtype, device=loss.device)
     loss = torch.where(keep, loss, zero).sum()
@@ -81,53 +99,97 @@ def projected_label_smoothed_cross_entropy(
     *,
     chunk_tokens: int | None = None,
 ) -> LossOutput:
-    """The pre-softmax projection (§3.4) and :func:`label_smoothed_cross_entropy` in one pass, in chunks.
+    """The pre-softmax projection (§3.4) and
+    :func:`label_smoothed_cross_entropy` in one pass, in chunks.
 
-    Equal to ``label_smoothed_cross_entropy(hidden @ weight.T, target, smoothing, ignore_index)`` (sum),
-    without ever holding the (N, V) logits: padding positions are dropped before the projection, and
-    the remaining rows go through in chunks of ``chunk_tokens`` whose logits fit in the CPU's cache.
-    Each chunk's gradient is known in closed form as soon as its logits are, so it is computed in the
-    forward pass and only the (N, D) and (V, D) gradients are kept for backward:
+    Equal to ``label_smoothed_cross_entropy(hidden @ weight.T, target,
+    smoothing, ignore_index)`` (sum), without ever holding the (N, V) logits:
+    padding positions are dropped before the projection, and the remaining rows
+    go through in chunks of ``chunk_tokens`` whose logits fit in the CPU's
+    cache. Each chunk's gradient is known in closed form as soon as its logits
+    are, so it is computed in the forward pass and only the (N, D) and (V, D)
+    gradients are kept for backward:
 
-        d loss / d z = softmax(z) - (1 - ε) onehot(y) - ε / V          (per token, z = its logits)
+        d loss / d z = softmax(z) - (1 - ε) onehot(y) - ε / V
 
-    Under ``torch.autocast`` the three matmuls (logits, and the two gradients) run in the autocast dtype
-    (bf16), the softmax, the loss and the gradient accumulation in float32.
+    (per token, z = its logits).
+
+    Under ``torch.autocast`` the three matmuls (logits, and the two gradients)
+    run in the autocast dtype (bf16), the softmax, the loss and the gradient
+    accumulation in float32.
 
     Args:
-        hidden: (..., D) decoder states; weight: (V, D) the output projection (the tied embedding).
+        hidden: (..., D) decoder states; weight: (V, D) the output projection
+            (the tied embedding).
         target: (...) reference ids; ``ignore_index`` positions do not count.
-        chunk_tokens: rows per chunk (default on a CPU: about 2^20 / V, a few MB of float32 logits; on a
-            GPU 4,096).
+        chunk_tokens: rows per chunk (default on a CPU: about 2^20 / V, a few
+            MB of float32 logits; on a GPU 4,096).
 
     Returns:
-        ``LossOutput(loss, nll, n_tokens)``, summed over tokens; ``nll`` carries no gradient.
+        ``LossOutput(loss, nll, n_tokens)``, summed over tokens; ``nll``
+        carries no gradient.
     """
     if not 0.0 <= smoothing < 1.0:
-        raise ValueError(f"label smoothing must lie in [0, 1), got {smoothing!r}")
+        raise ValueError(
+            f"label smoothing must lie in [0, 1), got {smoothing!r}"
+        )
     keep = target.reshape(-1) != ignore_index  # (N,)
     rows = hidden.reshape(-1, hidden.size(-1))[keep]  # (N_real, D)
     labels = target.reshape(-1)[keep]  # (N_real,)
-    dtype = torch.get_autocast_dtype(hidden.device.type) if torch.is_autocast_enabled(hidden.device.type) else None
-    # CPU: chunks whose logits fit in cache; GPU: few, large chunks (each chunk is several kernel launches)
-    chunk = chunk_tokens or (4096 if hidden.device.type == "cuda" else max(16, 2**20 // weight.size(0)))
-    need_grad = torch.is_grad_enabled() and (rows.requires_grad or weight.requires_grad)
-    loss, nll = _ProjectedCrossEntropy.apply(rows, weight, labels, smoothing, chunk, dtype, need_grad)
+    dtype = (
+        torch.get_autocast_dtype(hidden.device.type)
+        if torch.is_autocast_enabled(hidden.device.type)
+        else None
+    )
+    # CPU: chunks whose logits fit in cache; GPU: few, large chunks (each chunk
+    # is several kernel launches)
+    chunk = chunk_tokens or (
+        4096
+        if hidden.device.type == "cuda"
+        else max(16, 2**20 // weight.size(0))
+    )
+    need_grad = torch.is_grad_enabled() and (
+        rows.requires_grad or weight.requires_grad
+    )
+    loss, nll = _ProjectedCrossEntropy.apply(
+        rows, weight, labels, smoothing, chunk, dtype, need_grad
+    )
     return LossOutput(loss, nll, keep.sum())
 
 
 class _ProjectedCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, rows: Tensor, weight: Tensor, labels: Tensor, smoothing: float, chunk: int,
-                dtype: torch.dtype | None, need_grad: bool) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def forward(
+        ctx,
+        rows: Tensor,
+        weight: Tensor,
+        labels: Tensor,
+        smoothing: float,
+        chunk: int,
+        dtype: torch.dtype | None,
+        need_grad: bool,
+    ) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         compute = dtype or weight.dtype
         w = weight.to(compute)  # (V, D)
         h = rows.to(compute)  # (N, D)
         n, vocab = h.size(0), w.size(0)
-        grad_h = torch.empty(n, h.size(1), dtype=torch.float32, device=h.device) if need_grad else None
-        grad_w = torch.zeros(w.shape, dtype=torch.float32, device=h.device) if need_grad else None
-        # bf16 weight-gradient of one chunk, added into the float32 sum without a fresh (V, D) cast each time
-        chunk_grad_w = torch.empty(w.shape, dtype=compute, device=h.device) if need_grad and compute != torch.float32 else None
+        grad_h = (
+            torch.empty(n, h.size(1), dtype=torch.float32, device=h.device)
+            if need_grad
+            else None
+        )
+        grad_w = (
+            torch.zeros(w.shape, dtype=torch.float32, device=h.device)
+            if need_grad
+            else None
+        )
+        # bf16 weight-gradient of one chunk, added into the float32 sum without
+        # a fresh (V, D) cast each time
+        chunk_grad_w = (
+            torch.empty(w.shape, dtype=compute, device=h.device)
+            if need_grad and compute != torch.float32
+            else None
+        )
         loss = torch.zeros((), dtype=torch.float32, device=h.device)
         nll = torch.zeros((), dtype=torch.float32, device=h.device)
         for start in range(0, n, chunk):
@@ -137,11 +199,15 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
             lse = torch.logsumexp(z, dim=-1)  # (n_c,)
             token_nll = lse - z.gather(1, y).squeeze(1)  # -log p(y)
             token_uniform = lse - z.mean(dim=-1)  # -mean_k log p(k)
-            loss += ((1.0 - smoothing) * token_nll + smoothing * token_uniform).sum()
+            loss += (
+                (1.0 - smoothing) * token_nll + smoothing * token_uniform
+            ).sum()
             nll += token_nll.sum()
             if need_grad:
-                g = z.sub_(lse[:, None]).exp_().sub_(smoothing / vocab)  # softmax - ε/V, in place
-                g.scatter_add_(1, y, g.new_full(y.shape, smoothing - 1.0))  # - (1 - ε) onehot(y)
+                # softmax - ε/V, in place
+                g = z.sub_(lse[:, None]).exp_().sub_(smoothing / vocab)
+                # - (1 - ε) onehot(y)
+                g.scatter_add_(1, y, g.new_full(y.shape, smoothing - 1.0))
                 g = g.to(compute)
                 grad_h[start:end] = g @ w  # (n_c, D)
                 if compute == torch.float32:
@@ -155,8 +221,17 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
         return loss, nll
 
     @staticmethod
-    def backward(ctx, grad_loss: Tensor, grad_nll: Tensor):  # type: ignore[override]
+    def backward(  # type: ignore[override]
+        ctx, grad_loss: Tensor, grad_nll: Tensor
+    ):
         grad_h, grad_w = ctx.saved_tensors
         rows_dtype, weight_dtype = ctx.dtypes
-        return (grad_h.mul(grad_loss).to(rows_dtype), grad_w.mul(grad_loss).to(weight_dtype),
-                None, None, None, None, None)
+        return (
+            grad_h.mul(grad_loss).to(rows_dtype),
+            grad_w.mul(grad_loss).to(weight_dtype),
+            None,
+            None,
+            None,
+            None,
+            None,
+        )

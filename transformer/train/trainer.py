@@ -1,18 +1,24 @@
-"""The training loop of §5, usable from the command line and as a library in a notebook::
+"""The training loop of §5, usable from the command line and as a library in a
+notebook::
 
     from transformer.train import RunConfig, Trainer
-    trainer = Trainer(RunConfig.from_toml("configs/numbers-cpu.toml", ["train.max_steps=300"]))
-    history = trainer.fit()            # list of metric records (also in <out_dir>/metrics.jsonl)
-    trainer.model, trainer.tokenizer   # the trained model (eval mode) and its tokenizer
+    config = RunConfig.from_toml(
+        "configs/numbers-cpu.toml", ["train.max_steps=300"]
+    )
+    trainer = Trainer(config)
+    history = trainer.fit()  # metric records (also in <out_dir>/metrics.jsonl)
+    trainer.model, trainer.tokenizer  # the trained model and its tokenizer
 
-One optimizer step = ``grad_accum`` micro-batches on each of ``world_size`` processes. The loss of
-the step is the sum of the label-smoothed token losses divided by the number of target tokens in the
-whole step, so 1 process x 4 micro-batches and 4 processes x 1 give the same gradient. The learning
-rate (Eq. 3) advances once per optimizer step.
+One optimizer step = ``grad_accum`` micro-batches on each of ``world_size``
+processes. The loss of the step is the sum of the label-smoothed token losses
+divided by the number of target tokens in the whole step, so 1 process x 4
+micro-batches and 4 processes x 1 give the same gradient. The learning rate
+(Eq. 3) advances once per optimizer step.
 
-Dropout draws at step s on rank r come from a generator seeded with (seed, r, s): a step is
-reproducible by itself, which makes resuming exact (the data order is fixed by (seed, epoch) and the
-position in the epoch, stored in the checkpoint).
+Dropout draws at step s on rank r come from a generator seeded with (seed, r,
+s): a step is reproducible by itself, which makes resuming exact (the data
+order is fixed by (seed, epoch) and the position in the epoch, stored in the
+checkpoint).
 """
 
 from __future__ import annotations
@@ -32,9 +38,18 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.profiler import record_function
-from tqdm import tqdm  # plain tqdm: tqdm.auto warns in notebooks without ipywidgets, and its widgets break altair offline
 
-from transformer.data import Pair, TokenBatchSampler, Tokenizer, collate, encode_pairs
+# plain tqdm: tqdm.auto warns in notebooks without ipywidgets, and its widgets
+# break altair offline
+from tqdm import tqdm
+
+from transformer.data import (
+    Pair,
+    TokenBatchSampler,
+    Tokenizer,
+    collate,
+    encode_pairs,
+)
 from transformer.model import Transformer
 from transformer.train.checkpoint import (
     CheckpointError,
@@ -57,8 +72,16 @@ from transformer.train.device import (
     pick_device,
     tune_cpu_allocator,
 )
-from transformer.train.distributed import all_reduce_sum, barrier, init_distributed, shutdown
-from transformer.train.loss import label_smoothed_cross_entropy, projected_label_smoothed_cross_entropy
+from transformer.train.distributed import (
+    all_reduce_sum,
+    barrier,
+    init_distributed,
+    shutdown,
+)
+from transformer.train.loss import (
+    label_smoothed_cross_entropy,
+    projected_label_smoothed_cross_entropy,
+)
 from transformer.train.metrics import MetricsLogger, perplexity
 from transformer.train.optim import build_optimizer
 from transformer.train.run_dir import RunLock, claim_run_dir
@@ -67,79 +90,165 @@ from transformer.train.schedule import TransformerSchedule
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss or the gradient became NaN or infinite; training stopped before the bad update."""
+    """The loss or the gradient became NaN or infinite; training stopped before
+    the bad update."""
 
 
 class Trainer:
-    """Trains a :class:`Transformer` as configured by a :class:`RunConfig` (see the module docstring).
+    """Trains a :class:`Transformer` as configured by a :class:`RunConfig` (see
+    the module docstring).
 
-    ``train_pairs``, ``val_pairs`` and ``tokenizer`` replace what the config would load or train.
-    ``callbacks`` are called as ``callback(trainer)`` after every optimizer step (and its logging,
-    validation and checkpoint).
+    ``train_pairs``, ``val_pairs`` and ``tokenizer`` replace what the config
+    would load or train. ``callbacks`` are called as ``callback(trainer)``
+    after every optimizer step (and its logging, validation and checkpoint).
     """
 
-    def __init__(self, config: RunConfig, *, train_pairs: list[Pair] | None = None,
-                 val_pairs: list[Pair] | None = None, tokenizer: Tokenizer | None = None,
-                 callbacks: tuple = ()) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        train_pairs: list[Pair] | None = None,
+        val_pairs: list[Pair] | None = None,
+        tokenizer: Tokenizer | None = None,
+        callbacks: tuple = (),
+    ) -> None:
         self.config, self.callbacks = config, callbacks
         t = config.train
         if t.threads:
             torch.set_num_threads(t.threads)
-        self.device = pick_device(t.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.device = pick_device(
+            t.device, int(os.environ.get("LOCAL_RANK", "0"))
+        )
         if t.tune_allocator and self.device.type == "cpu":
             tune_cpu_allocator()
         self.dist = init_distributed(use_cuda=self.device.type == "cuda")
         self.is_main = self.dist.is_main
         self.out_dir = Path(t.out_dir) if t.out_dir else None
         self.ckpt_dir = self.out_dir / "checkpoints" if self.out_dir else None
-        self.lock = RunLock(self.out_dir) if self.out_dir and self.is_main else None
-        resume_from = claim_run_dir(self.out_dir, config, self.lock, lambda: barrier(self.dist))
+        self.lock = (
+            RunLock(self.out_dir) if self.out_dir and self.is_main else None
+        )
+        resume_from = claim_run_dir(
+            self.out_dir, config, self.lock, lambda: barrier(self.dist)
+        )
 
-        self.train_pairs = train_pairs if train_pairs is not None else load_pairs(config.data, "train")
-        self.val_pairs = val_pairs if val_pairs is not None else load_pairs(config.data, "val")
-        self.tokenizer = tokenizer or (load_tokenizer(resume_from) if resume_from else self._make_tokenizer())
-        model_config = config.model_config(self.tokenizer.vocab_size, pad_id=self.tokenizer.pad_id)
+        self.train_pairs = (
+            train_pairs
+            if train_pairs is not None
+            else load_pairs(config.data, "train")
+        )
+        self.val_pairs = (
+            val_pairs
+            if val_pairs is not None
+            else load_pairs(config.data, "val")
+        )
+        self.tokenizer = tokenizer or (
+            load_tokenizer(resume_from)
+            if resume_from
+            else self._make_tokenizer()
+        )
+        model_config = config.model_config(
+            self.tokenizer.vocab_size, pad_id=self.tokenizer.pad_id
+        )
         max_len = config.data.max_len or model_config.max_len
-        self.examples, self.filter_stats = encode_pairs(self.train_pairs, self.tokenizer, max_len=max_len)
-        self.val_examples, _ = encode_pairs(self.val_pairs, self.tokenizer, max_len=max_len)
-        self._say(f"data: {self.filter_stats}; {len(self.val_examples)} validation pairs")
+        self.examples, self.filter_stats = encode_pairs(
+            self.train_pairs, self.tokenizer, max_len=max_len
+        )
+        self.val_examples, _ = encode_pairs(
+            self.val_pairs, self.tokenizer, max_len=max_len
+        )
+        self._say(
+            f"data: {self.filter_stats}; {len(self.val_examples)} validation"
+            " pairs"
+        )
 
         torch.manual_seed(t.seed)
         self.model = Transformer(model_config).to(self.device)
-        self.optimizer = build_optimizer(self.model, betas=tuple(t.betas), eps=t.adam_eps)
-        self.schedule = TransformerSchedule(model_config.d_model, t.warmup_steps, t.lr_scale)
+        self.optimizer = build_optimizer(
+            self.model, betas=tuple(t.betas), eps=t.adam_eps
+        )
+        self.schedule = TransformerSchedule(
+            model_config.d_model, t.warmup_steps, t.lr_scale
+        )
         self.step = self.epoch = self.batch_in_epoch = 0
-        self.tokens_seen = 0.0  # target tokens trained on so far, all ranks (for FLOPs and tokens/epoch)
+        # target tokens trained on so far, all ranks (for FLOPs and
+        # tokens/epoch)
+        self.tokens_seen = 0.0
         if resume_from is not None:
             try:
                 load_weights(self.model, resume_from)
             except CheckpointError as e:
-                raise with_intact_hint(e, resume_from, "move the corrupt one out of checkpoints/ and --resume again") from None
+                raise with_intact_hint(
+                    e,
+                    resume_from,
+                    "move the corrupt one out of checkpoints/ and --resume"
+                    " again",
+                ) from None
             state = load_training_state(resume_from, self.optimizer)
-            self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+            self.step, self.epoch, self.batch_in_epoch = (
+                state["step"],
+                state["epoch"],
+                state["batch_in_epoch"],
+            )
             self.schedule.load_state_dict(state["schedule"])
             self.tokens_seen = state.get("tokens_seen", 0.0)
             self._say(f"resumed from {resume_from} at step {self.step}")
-            self._resumed_layout = (state.get("world_size"), state.get("grad_accum"))
-        self._say(f"model: {self.model.num_parameters():,} parameters on {self.device} (world size {self.dist.world_size})")
+            self._resumed_layout = (
+                state.get("world_size"),
+                state.get("grad_accum"),
+            )
+        self._say(
+            f"model: {self.model.num_parameters():,} parameters on"
+            f" {self.device} (world size {self.dist.world_size})"
+        )
 
         world = self.dist.world_size
-        self.grad_accum = math.ceil(t.tokens_per_step / (t.max_tokens * world)) if t.tokens_per_step else t.grad_accum
-        self.sampler = TokenBatchSampler(self.examples, t.max_tokens, shuffle=True, seed=t.seed,
-                                         rank=self.dist.rank, world_size=world)
-        if resume_from is not None and self._resumed_layout != (world, self.grad_accum):
+        self.grad_accum = (
+            math.ceil(t.tokens_per_step / (t.max_tokens * world))
+            if t.tokens_per_step
+            else t.grad_accum
+        )
+        self.sampler = TokenBatchSampler(
+            self.examples,
+            t.max_tokens,
+            shuffle=True,
+            seed=t.seed,
+            rank=self.dist.rank,
+            world_size=world,
+        )
+        if resume_from is not None and self._resumed_layout != (
+            world,
+            self.grad_accum,
+        ):
             saved_world, saved_accum = self._resumed_layout
-            self._say(f"warning: the checkpoint was written with world size {saved_world} and grad_accum "
-                      f"{saved_accum}, this run has {world} and {self.grad_accum}: training goes on, but the data "
-                      "order is no longer exactly that of an uninterrupted run")
+            self._say(
+                "warning: the checkpoint was written with world size"
+                f" {saved_world} and grad_accum {saved_accum}, this run has"
+                f" {world} and {self.grad_accum}: training goes on, but the"
+                " data order is no longer exactly that of an"
+                " uninterrupted run"
+            )
         self.amp_dtype = autocast_dtype(self.device, t.precision)
         module: torch.nn.Module = self.model
         if self.dist.enabled:
-            module = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            module = DistributedDataParallel(
+                self.model,
+                device_ids=(
+                    [self.device.index] if self.device.type == "cuda" else None
+                ),
+            )
         check_compile(self.device, t.compile)
-        self.train_module = torch.compile(module, dynamic=True) if t.compile else module
-        self.metrics = MetricsLogger(self.out_dir / "metrics.jsonl" if self.out_dir and self.is_main else None,
-                                     resume_step=self.step if resume_from is not None else None)
+        self.train_module = (
+            torch.compile(module, dynamic=True) if t.compile else module
+        )
+        self.metrics = MetricsLogger(
+            (
+                self.out_dir / "metrics.jsonl"
+                if self.out_dir and self.is_main
+                else None
+            ),
+            resume_step=self.step if resume_from is not None else None,
+        )
         self.history = self.metrics.records
         self.interrupted = False
         self._stop_requested, self._stop_requested_at = False, 0.0
@@ -147,27 +256,58 @@ class Trainer:
         self._start = time.perf_counter()
         self._stream = self._micro_batches()
 
-    # -- the loop -----------------------------------------------------------------------------
+    # -- the loop -------------------------------------------------------------
     def fit(self) -> list[dict[str, Any]]:
-        """Train until ``train.max_steps`` (or SIGINT/SIGTERM: checkpoint, then return). Returns the metrics."""
+        """Train until ``train.max_steps`` (or SIGINT/SIGTERM: checkpoint, then
+        return). Returns the metrics."""
         t = self.config.train
-        info = {**run_info(self.device, self.dist.world_size), "config": self.config.to_dict(),
-                "data": str(self.filter_stats), "parameters": self.model.num_parameters(), "grad_accum": self.grad_accum}
+        info = {
+            **run_info(self.device, self.dist.world_size),
+            "config": self.config.to_dict(),
+            "data": str(self.filter_stats),
+            "parameters": self.model.num_parameters(),
+            "grad_accum": self.grad_accum,
+        }
         start = self._start = time.perf_counter()
-        run_file = self.out_dir / "run.json" if self.out_dir and self.is_main else None
-        if run_file is not None:  # written now and again at the end, so that a killed segment leaves a record
-            if run_file.is_file():  # a resumed run: keep the earlier segments' records
+        run_file = (
+            self.out_dir / "run.json"
+            if self.out_dir and self.is_main
+            else None
+        )
+        # written now and again at the end, so that a killed segment leaves a
+        # record
+        if run_file is not None:
+            # a resumed run: keep the earlier segments' records
+            if run_file.is_file():
                 earlier = json.loads(run_file.read_text())
                 if earlier.get("status") == "running":
-                    earlier["status"] = "killed (no final record: the process ended without finishing this segment)"
-                info["earlier_segments"] = earlier.pop("earlier_segments", []) + [earlier]
+                    earlier["status"] = (
+                        "killed (no final record: the process ended without"
+                        " finishing this segment)"
+                    )
+                info["earlier_segments"] = earlier.pop(
+                    "earlier_segments", []
+                ) + [earlier]
         info["start_step"] = self.step
         if run_file is not None:
-            run_file.write_text(json.dumps({**info, "status": "running"}, indent=2) + "\n")
+            run_file.write_text(
+                json.dumps({**info, "status": "running"}, indent=2) + "\n"
+            )
         previous = self._install_signal_handlers()
-        bar = tqdm(total=t.max_steps, initial=self.step, desc="train", disable=not (t.progress and self.is_main),
-                   dynamic_ncols=True)
-        window = {"loss": 0.0, "nll": 0.0, "tokens": 0.0, "steps": 0, "time": time.perf_counter()}
+        bar = tqdm(
+            total=t.max_steps,
+            initial=self.step,
+            desc="train",
+            disable=not (t.progress and self.is_main),
+            dynamic_ncols=True,
+        )
+        window = {
+            "loss": 0.0,
+            "nll": 0.0,
+            "tokens": 0.0,
+            "steps": 0,
+            "time": time.perf_counter(),
+        }
         try:
             while self.step < t.max_steps:
                 stats = self._train_step()
@@ -175,15 +315,34 @@ class Trainer:
                     window[key] += stats[key]
                 window["steps"] += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{stats['loss'] / stats['tokens']:.3f}", lr=f"{stats['lr']:.2e}")
-                if self.step % t.log_every == 0 or self.step == t.max_steps or stats["stop"]:
+                bar.set_postfix(
+                    loss=f"{stats['loss'] / stats['tokens']:.3f}",
+                    lr=f"{stats['lr']:.2e}",
+                )
+                if (
+                    self.step % t.log_every == 0
+                    or self.step == t.max_steps
+                    or stats["stop"]
+                ):
                     self._log_train(window, stats, start)
-                    window.update(loss=0.0, nll=0.0, tokens=0.0, steps=0, time=time.perf_counter())
+                    window.update(
+                        loss=0.0,
+                        nll=0.0,
+                        tokens=0.0,
+                        steps=0,
+                        time=time.perf_counter(),
+                    )
                 if stats["stop"]:
                     self.interrupted = True
-                    self._say(f"interrupted at step {self.step}; saving a checkpoint")
+                    self._say(
+                        f"interrupted at step {self.step}; saving a checkpoint"
+                    )
                     break
-                if t.eval_every and self.step % t.eval_every == 0 and self.step < t.max_steps:
+                if (
+                    t.eval_every
+                    and self.step % t.eval_every == 0
+                    and self.step < t.max_steps
+                ):
                     self.validate()
                 if t.save_every and self.step % t.save_every == 0:
                     self.save()
@@ -194,38 +353,57 @@ class Trainer:
             self.save()
         except BaseException:
             if self.lock is not None:
-                self.lock.release()  # a failed run leaves the folder free for --resume
+                # a failed run leaves the folder free for --resume
+                self.lock.release()
             raise
         finally:
             bar.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if run_file is not None:
-            info.update(wall_time_s=time.perf_counter() - start, final_step=self.step, interrupted=self.interrupted,
-                        target_tokens=self.tokens_seen, status="interrupted" if self.interrupted else "finished")
+            info.update(
+                wall_time_s=time.perf_counter() - start,
+                final_step=self.step,
+                interrupted=self.interrupted,
+                target_tokens=self.tokens_seen,
+                status="interrupted" if self.interrupted else "finished",
+            )
             run_file.write_text(json.dumps(info, indent=2) + "\n")
         if self.lock is not None:
-            self.lock.release()  # the folder is complete: another process may resume it
+            # the folder is complete: another process may resume it
+            self.lock.release()
         self.model.eval()
         return self.history
 
     def _micro_batches(self):
-        """Micro-batches forever, epoch after epoch, from the position (epoch, batch_in_epoch)."""
+        """Micro-batches forever, epoch after epoch, from the position (epoch,
+        batch_in_epoch)."""
         while True:
             self.sampler.set_epoch(self.epoch)
             for i, indices in enumerate(self.sampler):
                 if i < self.batch_in_epoch:
                     continue  # already trained on (resuming mid-epoch)
                 self.batch_in_epoch = i + 1
-                yield collate([self.examples[j] for j in indices], pad_id=self.tokenizer.pad_id)
+                yield collate(
+                    [self.examples[j] for j in indices],
+                    pad_id=self.tokenizer.pad_id,
+                )
             self.epoch, self.batch_in_epoch = self.epoch + 1, 0
 
     def _train_step(self) -> dict[str, Any]:
         t, dev, world = self.config.train, self.device, self.dist.world_size
-        with record_function("data"):  # collate (padding) of this step's micro-batches
+        # collate (padding) of this step's micro-batches
+        with record_function("data"):
             micro = [next(self._stream) for _ in range(self.grad_accum)]
-        n_tokens = all_reduce_sum(torch.tensor([float(sum(b.n_tokens for b in micro))], device=dev), self.dist).item()
-        seed = int(np.random.SeedSequence([t.seed, self.dist.rank, self.step]).generate_state(1)[0])
+        n_tokens = all_reduce_sum(
+            torch.tensor([float(sum(b.n_tokens for b in micro))], device=dev),
+            self.dist,
+        ).item()
+        seed = int(
+            np.random.SeedSequence(
+                [t.seed, self.dist.rank, self.step]
+            ).generate_state(1)[0]
+        )
         torch.manual_seed(seed)  # dropout of this step on this rank
         self.train_module.train()
         self.optimizer.zero_grad(set_to_none=True)
@@ -234,119 +412,215 @@ class Trainer:
         for i, batch in enumerate(micro):
             batch = batch.to(dev)
             last = i == len(micro) - 1
-            no_sync = self.train_module.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
+            no_sync = (
+                self.train_module.no_sync()
+                if self.dist.enabled and not last
+                else contextlib.nullcontext()
+            )
             with no_sync:
                 with record_function("forward"), autocast(dev, self.amp_dtype):
                     out = self._forward_loss(self.train_module, batch)
-                # DDP averages gradients over ranks; x world makes the result sum / all tokens of the step.
+                # DDP averages gradients over ranks; x world makes the result
+                # sum / all tokens of the step.
                 with record_function("backward"):
                     (out.loss * (world / n_tokens)).backward()
             loss_sum += out.loss.detach()
             nll_sum += out.nll.detach()
         stop = torch.tensor(float(self._stop_requested), device=dev)
-        loss_sum, nll_sum, stop = all_reduce_sum(torch.stack([loss_sum, nll_sum, stop]), self.dist).tolist()
+        loss_sum, nll_sum, stop = all_reduce_sum(
+            torch.stack([loss_sum, nll_sum, stop]), self.dist
+        ).tolist()
         if not math.isfinite(loss_sum):
             self._diverged(f"the loss became {loss_sum / n_tokens}")
-        with record_function("optimizer"):  # gradient norm (and clipping), Adam
+        # gradient norm (and clipping), Adam
+        with record_function("optimizer"):
             lr = self.schedule.step(self.optimizer)
             max_norm = t.clip_norm if t.clip_norm > 0 else math.inf
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+            grad_norm = float(
+                torch.nn.utils.clip_grad_norm_(
+                    self.model.parameters(), max_norm
+                )
+            )
             if not math.isfinite(grad_norm):
                 self._diverged(f"the gradient norm became {grad_norm}")
             self.optimizer.step()
         self.step += 1
         self.tokens_seen += n_tokens
-        return {"loss": loss_sum, "nll": nll_sum, "tokens": n_tokens, "lr": lr, "grad_norm": grad_norm, "stop": stop > 0}
+        return {
+            "loss": loss_sum,
+            "nll": nll_sum,
+            "tokens": n_tokens,
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "stop": stop > 0,
+        }
 
     def _forward_loss(self, module: torch.nn.Module, batch: Any) -> Any:
-        """The label-smoothed loss of a batch (§5.4); with ``train.fused_loss`` the projection is fused in."""
+        """The label-smoothed loss of a batch (§5.4); with ``train.fused_loss``
+        the projection is fused in."""
         t, pad = self.config.train, self.tokenizer.pad_id
         if not t.fused_loss:
             logits = module(batch.src, batch.tgt_in)  # (B, T, V)
             with record_function("loss"):
-                return label_smoothed_cross_entropy(logits, batch.tgt_out, t.label_smoothing, pad)
+                return label_smoothed_cross_entropy(
+                    logits, batch.tgt_out, t.label_smoothing, pad
+                )
         hidden = module(batch.src, batch.tgt_in, project=False)  # (B, T, D)
         with record_function("loss"):
-            return projected_label_smoothed_cross_entropy(hidden, self.model.output_weight, batch.tgt_out,
-                                                          t.label_smoothing, pad)
+            return projected_label_smoothed_cross_entropy(
+                hidden,
+                self.model.output_weight,
+                batch.tgt_out,
+                t.label_smoothing,
+                pad,
+            )
 
     def _diverged(self, what: str) -> None:
         last = latest_checkpoint(self.ckpt_dir) if self.ckpt_dir else None
-        where = f"the last good checkpoint, {last}, is untouched" if last else "no checkpoint was written"
+        where = (
+            f"the last good checkpoint, {last}, is untouched"
+            if last
+            else "no checkpoint was written"
+        )
         raise TrainingDivergedError(
-            f"{what} at step {self.step + 1}; training stopped before applying it ({where}). "
-            "Try a smaller train.lr_scale, a longer warm-up, train.clip_norm, or train.precision='fp32'."
+            f"{what} at step {self.step + 1}; training stopped before applying"
+            f" it ({where}). Try a smaller train.lr_scale, a longer warm-up,"
+            " train.clip_norm, or train.precision='fp32'."
         )
 
-    def _log_train(self, window: dict[str, float], stats: dict[str, Any], start: float) -> None:
+    def _log_train(
+        self, window: dict[str, float], stats: dict[str, Any], start: float
+    ) -> None:
         seconds = time.perf_counter() - window["time"]
         nll = window["nll"] / window["tokens"]
-        self.metrics.log({
-            "split": "train", "step": self.step, "epoch": self.epoch, "loss": window["loss"] / window["tokens"],
-            "nll": nll, "ppl": perplexity(nll), "lr": stats["lr"], "grad_norm": stats["grad_norm"],
-            "tokens_per_s": window["tokens"] / max(seconds, 1e-9), "gpu_mem_gb": memory_gb(self.device),
-            "elapsed_s": time.perf_counter() - start, "target_tokens": self.tokens_seen,
-        })
+        self.metrics.log(
+            {
+                "split": "train",
+                "step": self.step,
+                "epoch": self.epoch,
+                "loss": window["loss"] / window["tokens"],
+                "nll": nll,
+                "ppl": perplexity(nll),
+                "lr": stats["lr"],
+                "grad_norm": stats["grad_norm"],
+                "tokens_per_s": window["tokens"] / max(seconds, 1e-9),
+                "gpu_mem_gb": memory_gb(self.device),
+                "elapsed_s": time.perf_counter() - start,
+                "target_tokens": self.tokens_seen,
+            }
+        )
 
-    # -- validation, checkpoints, evaluation ------------------------------------------------------
+    # -- validation, checkpoints, evaluation ----------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, Any] | None:
-        """Teacher-forced loss on the validation pairs (+ greedy BLEU if ``train.eval_sentences``)."""
+        """Teacher-forced loss on the validation pairs (+ greedy BLEU if
+        ``train.eval_sentences``)."""
         if not self.val_examples or not self.is_main:
             return None  # only rank 0 logs, so only rank 0 validates
         t = self.config.train
         self.model.eval()
         sums = [0.0, 0.0, 0.0]
-        sampler = TokenBatchSampler(self.val_examples, t.max_tokens, shuffle=False)
+        sampler = TokenBatchSampler(
+            self.val_examples, t.max_tokens, shuffle=False
+        )
         for indices in sampler:
-            batch = collate([self.val_examples[j] for j in indices], pad_id=self.tokenizer.pad_id).to(self.device)
+            batch = collate(
+                [self.val_examples[j] for j in indices],
+                pad_id=self.tokenizer.pad_id,
+            ).to(self.device)
             with autocast(self.device, self.amp_dtype):
                 out = self._forward_loss(self.model, batch)
-            sums = [a + b for a, b in zip(sums, (out.loss.item(), out.nll.item(), out.n_tokens.item()))]
-        record: dict[str, Any] = {"split": "val", "step": self.step, "loss": sums[0] / sums[2],
-                                  "nll": sums[1] / sums[2], "ppl": perplexity(sums[1] / sums[2]),
-                                  "elapsed_s": time.perf_counter() - self._start}
+            sums = [
+                a + b
+                for a, b in zip(
+                    sums,
+                    (out.loss.item(), out.nll.item(), out.n_tokens.item()),
+                )
+            ]
+        record: dict[str, Any] = {
+            "split": "val",
+            "step": self.step,
+            "loss": sums[0] / sums[2],
+            "nll": sums[1] / sums[2],
+            "ppl": perplexity(sums[1] / sums[2]),
+            "elapsed_s": time.perf_counter() - self._start,
+        }
         if t.eval_sentences:
-            scores, _ = self.evaluate(self.val_pairs[: t.eval_sentences], beam_size=1)
-            record.update(bleu=scores.bleu, chrf=scores.chrf, exact_match=scores.exact_match)
+            scores, _ = self.evaluate(
+                self.val_pairs[: t.eval_sentences], beam_size=1
+            )
+            record.update(
+                bleu=scores.bleu,
+                chrf=scores.chrf,
+                exact_match=scores.exact_match,
+            )
         self.metrics.log(record)
         return record
 
-    def evaluate(self, pairs: list[Pair] | None = None, beam_size: int | None = None):
-        """Decode ``pairs`` (default: the test split) and score them: returns (Scores, hypotheses)."""
+    def evaluate(
+        self, pairs: list[Pair] | None = None, beam_size: int | None = None
+    ):
+        """Decode ``pairs`` (default: the test split) and score them: returns
+        (Scores, hypotheses)."""
         from transformer.evaluation import evaluate_translations
 
         d = self.config.decode
-        pairs = pairs if pairs is not None else load_pairs(self.config.data, "test")
-        return evaluate_translations(self.model.eval(), self.tokenizer, pairs, beam_size=beam_size or d.beam_size,
-                                     alpha=d.alpha, extra_len=d.extra_len, batch_size=d.batch_size)
+        pairs = (
+            pairs
+            if pairs is not None
+            else load_pairs(self.config.data, "test")
+        )
+        return evaluate_translations(
+            self.model.eval(),
+            self.tokenizer,
+            pairs,
+            beam_size=beam_size or d.beam_size,
+            alpha=d.alpha,
+            extra_len=d.extra_len,
+            batch_size=d.batch_size,
+        )
 
     def save(self) -> Path | None:
-        """Write a checkpoint of the current step (rank 0) and keep the newest ``train.keep_last``."""
+        """Write a checkpoint of the current step (rank 0) and keep the newest
+        ``train.keep_last``."""
         if self.ckpt_dir is None or self._last_saved == self.step:
             return None
         self._last_saved = self.step
         if not self.is_main:
             return None
-        state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                 "schedule": self.schedule.state_dict(), "world_size": self.dist.world_size,
-                 "grad_accum": self.grad_accum, "tokens_seen": self.tokens_seen}
-        path = save_checkpoint(self.ckpt_dir / checkpoint_name(self.step), self.model, tokenizer=self.tokenizer,
-                               run_config=self.config.to_dict(), optimizer=self.optimizer, trainer_state=state)
+        state = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "schedule": self.schedule.state_dict(),
+            "world_size": self.dist.world_size,
+            "grad_accum": self.grad_accum,
+            "tokens_seen": self.tokens_seen,
+        }
+        path = save_checkpoint(
+            self.ckpt_dir / checkpoint_name(self.step),
+            self.model,
+            tokenizer=self.tokenizer,
+            run_config=self.config.to_dict(),
+            optimizer=self.optimizer,
+            trainer_state=state,
+        )
         prune_checkpoints(self.ckpt_dir, self.config.train.keep_last)
         return path
 
     def close(self) -> None:
-        """Release the run folder's lock and leave the process group (torchrun)."""
+        """Release the run folder's lock and leave the process group
+        (torchrun)."""
         if self.lock is not None:
             self.lock.release()
         shutdown(self.dist)
 
-    # -- helpers ----------------------------------------------------------------------------------
+    # -- helpers --------------------------------------------------------------
     def _make_tokenizer(self) -> Tokenizer:
         if not (self.dist.enabled and self.out_dir):
             return build_tokenizer(self.config.data, self.train_pairs)
-        path = self.out_dir / "tokenizer.json"  # rank 0 trains it, the others read it
+        # rank 0 trains it, the others read it
+        path = self.out_dir / "tokenizer.json"
         if self.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             build_tokenizer(self.config.data, self.train_pairs).save(path)
@@ -358,16 +632,20 @@ class Trainer:
             return {}
 
         def handler(signum: int, frame: Any) -> None:
-            # The first signal asks for a checkpoint at the end of the current step. Under torchrun a
-            # Ctrl-C reaches each worker twice at once (from the terminal and relayed by torchrun), so
-            # only a repeat more than 2 s later counts as "stop now".
+            # The first signal asks for a checkpoint at the end of the current
+            # step. Under torchrun a Ctrl-C reaches each worker twice at once
+            # (from the terminal and relayed by torchrun), so only a repeat
+            # more than 2 s later counts as "stop now".
             now = time.monotonic()
             if self._stop_requested and now - self._stop_requested_at > 2.0:
                 raise KeyboardInterrupt
             if not self._stop_requested:
                 self._stop_requested, self._stop_requested_at = True, now
 
-        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return {
+            sig: signal.signal(sig, handler)
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
 
     def _say(self, message: str) -> None:
         if self.is_main and self.config.train.progress:

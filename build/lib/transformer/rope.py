@@ -1,0 +1,55 @@
+"""Rotary position embeddings (RoPE, Su et al. 2021; LLaMA's choice), after
+the paper.
+
+Instead of adding a position vector to the embeddings (§3.5), RoPE rotates
+each query and key inside attention: the pair of features (2i, 2i + 1) of a
+vector at position m turns by the angle m θ_i, with θ_i = base^(-2i/d) -- the
+paper's sinusoid frequencies. A rotation by m θ of q and by n θ of k leaves
+
+    q_m · k_n = (R(m θ) q) · (R(n θ) k) = q · R((n - m) θ) k,
+
+so attention scores depend on the offset n - m only, not on where the pair
+sits in the sentence (``tests/test_variants.py`` checks it). Values are not
+rotated. Shape: (B, h, T, d) -> same, d even.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotates (B, h, T, d) heads by their positions ``offset .. offset + T -
+    1``."""
+
+    def __init__(self, d_head: int, max_len: int, base: float = 10000.0):
+        super().__init__()
+        if d_head % 2:
+            raise ValueError(
+                f"rotary position embeddings need an even head size, got"
+                f" d_k = {d_head}; choose d_model / n_heads (or d_k) even"
+            )
+        self.max_len = max_len
+        theta = base ** (-torch.arange(0, d_head, 2).double() / d_head)
+        angles = torch.arange(max_len).double()[:, None] * theta  # (L, d/2)
+        # Not persistent: a function of (d_head, max_len, base).
+        self.register_buffer("cos", angles.cos().float(), persistent=False)
+        self.register_buffer("sin", angles.sin().float(), persistent=False)
+
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        length = x.size(-2)
+        if offset + length > self.max_len:
+            raise ValueError(
+                f"sequence positions {offset}..{offset + length - 1} exceed"
+                f" the rotary table (max_len={self.max_len}); truncate the"
+                " input or build the model with a larger ModelConfig.max_len"
+            )
+        cos = self.cos[offset : offset + length].to(x.dtype)
+        sin = self.sin[offset : offset + length].to(x.dtype)
+        even, odd = x[..., 0::2], x[..., 1::2]
+        # (x_2i, x_2i+1) -> (x_2i cos - x_2i+1 sin, x_2i sin + x_2i+1 cos)
+        rotated = torch.stack(
+            (even * cos - odd * sin, even * sin + odd * cos), dim=-1
+        )
+        return rotated.flatten(-2)
