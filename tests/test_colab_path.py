@@ -16,6 +16,7 @@ nothing else from the checkout.
 from __future__ import annotations
 
 import json
+import shutil
 import site
 import subprocess
 import sys
@@ -51,10 +52,21 @@ print(json.dumps({"errors": len(errors), "file": printed.strip()}))
 def test_a_chapter_runs_from_the_wheel_in_a_fresh_environment(
     tmp_path: Path,
 ) -> None:
+    # Build from a copy of what the wheel is made of, so that setuptools'
+    # build/ folder lands there and not in the checkout.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "transformer",
+        source / "transformer",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     wheels = tmp_path / "wheels"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
-        + ["--no-build-isolation", "--wheel-dir", str(wheels), str(ROOT)],
+        + ["--no-build-isolation", "--wheel-dir", str(wheels), str(source)],
         check=True,
     )
     (wheel,) = wheels.glob("transformer-*.whl")
