@@ -10,9 +10,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from transformer import ModelConfig, Transformer
+from transformer.attention import MultiHeadAttention
 from transformer.feed_forward import PositionwiseFeedForward, matched_d_ff
 from transformer.norms import RMSNorm
 from transformer.rope import RotaryEmbedding
+from transformer.scoring import Additive
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -81,6 +83,9 @@ def test_the_two_thirds_rule_keeps_the_feed_forward_parameter_count(
         {"norm": "rms", "activation": "swiglu", "norm_first": True},
         {"activation": "geglu", "match_ffn_params": True},
         {"positional": "rope"},
+        {"attention_scoring": "dot"},
+        {"attention_scoring": "general"},
+        {"attention_scoring": "additive"},
         # the modern block: pre-norm + RMSNorm + SwiGLU + RoPE
         {
             "norm": "rms",
@@ -119,6 +124,7 @@ def test_every_variant_decodes_with_the_cache_as_in_one_pass_and_stays_causal(
         ("norm", "batch", "norm must be 'layer' or 'rms'"),
         ("activation", "tanh", "activation must be one of"),
         ("positional", "alibi", "must be 'sinusoidal', 'learned' or 'rope'"),
+        ("attention_scoring", "cosine", "attention_scoring must be one of"),
     ],
 )
 def test_unknown_variants_are_named(
@@ -167,3 +173,72 @@ def test_rope_model_has_no_positional_table_and_rejects_odd_heads() -> None:
             torch.randint(4, 40, (1, model.config.max_len + 1)),
             torch.randint(4, 40, (1, 3)),
         )
+
+
+def _copy_projections(
+    dst: MultiHeadAttention, src: MultiHeadAttention
+) -> None:
+    for name in ("w_q", "w_k", "w_v", "w_o"):
+        getattr(dst, name).load_state_dict(getattr(src, name).state_dict())
+
+
+def test_unscaled_dot_product_is_eq_1_without_the_sqrt_dk() -> None:
+    # dot(q, k) = scaled_dot(sqrt(d_k) q, k): scale W^Q by sqrt(d_k)
+    d_model, h = 32, 4
+    paper = MultiHeadAttention(d_model, h).eval()
+    dot = MultiHeadAttention(d_model, h, scoring="dot").eval()
+    _copy_projections(dot, paper)
+    with torch.no_grad():
+        paper.w_q.weight.mul_(8**0.5)  # d_k = 8
+        paper.w_q.bias.mul_(8**0.5)
+    x, y = torch.randn(2, 5, d_model), torch.randn(2, 7, d_model)
+    out_dot, w_dot = dot(x, y, y, need_weights=True)
+    out_paper, w_paper = paper(x, y, y, need_weights=True)
+    torch.testing.assert_close(w_dot, w_paper)
+    torch.testing.assert_close(out_dot, out_paper)
+
+
+def test_general_scoring_starts_as_the_dot_product_and_is_bilinear() -> None:
+    d_model, h = 32, 4
+    dot = MultiHeadAttention(d_model, h, scoring="dot").eval()
+    general = MultiHeadAttention(d_model, h, scoring="general").eval()
+    _copy_projections(general, dot)
+    x = torch.randn(2, 6, d_model)
+    torch.testing.assert_close(general(x, x, x)[0], dot(x, x, x)[0])
+    with torch.no_grad():
+        general.scoring.weight.copy_(torch.randn(h, 8, 8))
+    q = general.project_query(x)
+    k, _ = general.project_kv(x, x)
+    expected = torch.einsum(
+        "bhid,hde,bhje->bhij", q, general.scoring.weight, k
+    )
+    torch.testing.assert_close(general.scoring(q, k), expected)
+
+
+def test_additive_scoring_is_bahdanaus_formula() -> None:
+    h, d = 2, 3
+    score = Additive(h, d)
+    q, k = torch.randn(1, h, 2, d), torch.randn(1, h, 4, d)
+    out = score(q, k)
+    for head in range(h):
+        for i in range(2):
+            for j in range(4):
+                hidden = torch.tanh(
+                    q[0, head, i] @ score.w_1[head]
+                    + k[0, head, j] @ score.w_2[head]
+                )
+                torch.testing.assert_close(
+                    out[0, head, i, j], hidden @ score.v[head]
+                )
+
+
+@pytest.mark.parametrize(
+    "scoring,extra", [("general", 4 * 8 * 8), ("additive", 4 * (2 * 64 + 8))]
+)
+def test_scoring_parameters_per_attention_layer(
+    scoring: str, extra: int
+) -> None:
+    plain = MultiHeadAttention(32, 4)
+    other = MultiHeadAttention(32, 4, scoring=scoring)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(other) - count(plain) == extra

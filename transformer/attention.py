@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from transformer.masks import causal_mask
 from transformer.rope import RotaryEmbedding
+from transformer.scoring import Scoring, make_scoring
 
 
 def attention(
@@ -26,6 +27,7 @@ def attention(
     *,
     is_causal: bool = False,
     dropout_p: float = 0.0,
+    scoring: nn.Module | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Eq. (1): softmax(Q K^T / sqrt(d_k)) V, written out so that the weights
     can be returned.
@@ -36,13 +38,17 @@ def attention(
         is_causal: add the causal mask of
             :func:`transformer.masks.causal_mask`.
         dropout_p: dropout on the attention weights.
+        scoring: scores from (q, k) other than Eq. (1)'s, a module of
+            :mod:`transformer.scoring`.
 
     Returns:
         output (B, h, T_q, d_v) and weights (B, h, T_q, T_k). Fully masked rows
         have zero weights.
     """
-    d_k = q.size(-1)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (B, h, T_q, T_k)
+    if scoring is None:  # Eq. (1)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+    else:  # another scoring function (transformer.scoring)
+        scores = scoring(q, k)  # (B, h, T_q, T_k)
     mask = _with_causal(mask, is_causal, q.size(-2), k.size(-2), q.device)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
@@ -135,6 +141,7 @@ class MultiHeadAttention(nn.Module):
         dropout: float = 0.0,
         bias: bool = True,
         rope: RotaryEmbedding | None = None,
+        scoring: Scoring = "scaled_dot",
     ) -> None:
         super().__init__()
         self.n_heads = n_heads
@@ -147,6 +154,12 @@ class MultiHeadAttention(nn.Module):
         self.w_o = nn.Linear(n_heads * self.d_v, d_model, bias=bias)
         # RoPE (after the paper): rotates queries and keys by their positions
         self.rope = rope
+        # Eq. (1) by default; another scoring function (§3.2.1) on request
+        self.scoring = (
+            None
+            if scoring == "scaled_dot"
+            else make_scoring(scoring, n_heads, self.d_k)
+        )
 
     def _split(self, x: Tensor, d: int) -> Tensor:
         b, t, _ = x.shape
@@ -184,10 +197,17 @@ class MultiHeadAttention(nn.Module):
         RoPE), to already projected heads ``k``, ``v``."""
         q = self.project_query(query, offset)
         p = self.dropout if self.training else 0.0
-        if need_weights:
+        if need_weights or self.scoring is not None:
             heads, weights = attention(
-                q, k, v, mask, is_causal=is_causal, dropout_p=p
+                q,
+                k,
+                v,
+                mask,
+                is_causal=is_causal,
+                dropout_p=p,
+                scoring=self.scoring,
             )
+            weights = weights if need_weights else None
         else:
             heads, weights = (
                 fast_attention(

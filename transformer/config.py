@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from transformer.feed_forward import GATED, PLAIN, Activation, matched_d_ff
 from transformer.norms import Norm
+from transformer.scoring import SCORINGS, Scoring
 
 Positional = Literal["sinusoidal", "learned", "rope"]
 EmbedInit = Literal["xavier", "normal"]
@@ -62,6 +63,8 @@ class ModelConfig:
     match_ffn_params: bool = False
     # biases in W^Q, W^K, W^V, W^O; Eq. (1) shows none, torch's MHA has them
     attention_bias: bool = True
+    # Eq. (1); "dot", "general" or "additive": the scorings of §3.2.1
+    attention_scoring: Scoring = "scaled_dot"
     # "normal": N(0, d_model^-0.5) as in tensor2tensor and fairseq
     embed_init: EmbedInit = "xavier"
     pad_id: int = 0
@@ -120,6 +123,11 @@ class ModelConfig:
                 "ModelConfig.positional='rope' rotates pairs of features, so"
                 f" d_k must be even, got {self.head_dim_k}; change d_k or"
                 " d_model / n_heads"
+            )
+        if self.attention_scoring not in SCORINGS:
+            raise ValueError(
+                "ModelConfig.attention_scoring must be one of"
+                f" {', '.join(SCORINGS)}, got {self.attention_scoring!r}"
             )
         if self.embed_init not in ("xavier", "normal"):
             raise ValueError(

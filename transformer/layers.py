@@ -23,6 +23,7 @@ from transformer.attention import MultiHeadAttention
 from transformer.feed_forward import Activation, PositionwiseFeedForward
 from transformer.norms import Norm, make_norm
 from transformer.rope import RotaryEmbedding
+from transformer.scoring import Scoring
 
 
 class Residual(nn.Module):
@@ -70,6 +71,7 @@ class EncoderLayer(nn.Module):
         norm: Norm = "layer",
         activation: Activation = "relu",
         rope: RotaryEmbedding | None = None,
+        scoring: Scoring = "scaled_dot",
     ) -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(
@@ -80,6 +82,7 @@ class EncoderLayer(nn.Module):
             attention_dropout,
             attention_bias,
             rope=rope,
+            scoring=scoring,
         )
         self.ffn = PositionwiseFeedForward(
             d_model, d_ff, activation=activation
@@ -145,6 +148,7 @@ class DecoderLayer(nn.Module):
         norm: Norm = "layer",
         activation: Activation = "relu",
         rope: RotaryEmbedding | None = None,
+        scoring: Scoring = "scaled_dot",
     ) -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(
@@ -155,9 +159,16 @@ class DecoderLayer(nn.Module):
             attention_dropout,
             attention_bias,
             rope=rope,
+            scoring=scoring,
         )
         self.cross_attn = MultiHeadAttention(
-            d_model, n_heads, d_k, d_v, attention_dropout, attention_bias
+            d_model,
+            n_heads,
+            d_k,
+            d_v,
+            attention_dropout,
+            attention_bias,
+            scoring=scoring,
         )
         self.ffn = PositionwiseFeedForward(
             d_model, d_ff, activation=activation

@@ -150,6 +150,7 @@ class Transformer(nn.Module):
                 norm=c.norm,
                 activation=c.activation,
                 rope=self.rope,
+                scoring=c.attention_scoring,
             )
 
         def final_norm() -> nn.Module | None:
