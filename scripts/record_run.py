@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from transformer.data import TokenBatchSampler, encode_pairs
+from transformer.data import TokenBatchSampler, encode_pairs, load_pairs
 from transformer.evaluation import bleu_conventions, evaluate_translations
 from transformer.flops import flops_per_target_token
 from transformer.pretrained import export_model
@@ -52,7 +52,6 @@ from transformer.train.checkpoint import (
     load_tokenizer,
 )
 from transformer.train.config import RunConfig
-from transformer.train.datasets import load_pairs
 from transformer.train.runinfo import run_info
 
 ROOT = Path(__file__).resolve().parents[1]

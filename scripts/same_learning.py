@@ -20,14 +20,18 @@ from pathlib import Path
 
 import torch
 
-from transformer.data import TokenBatchSampler, collate, encode_pairs
+from transformer.data import (
+    TokenBatchSampler,
+    collate,
+    encode_pairs,
+    load_pairs,
+)
 from transformer.train.checkpoint import (
     load_model,
     load_run_config,
     load_tokenizer,
 )
 from transformer.train.config import RunConfig
-from transformer.train.datasets import load_pairs
 from transformer.train.loss import label_smoothed_cross_entropy
 from transformer.train.runinfo import run_info
 

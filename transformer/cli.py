@@ -386,7 +386,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         if args.model is None:
             raise ValueError("give --model (with --split), or --hyp and --ref")
-        from transformer.train.datasets import load_pairs
+        from transformer.data import load_pairs
 
         model, tokenizer, run, options = _load(args)
         if run is None:

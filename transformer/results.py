@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transformer.train.metrics import read_metrics
+from transformer.jsonl import read_jsonl
 
 RUN_FILE, METRICS_FILE, EVAL_PREFIX = "run.json", "metrics.jsonl", "eval-"
 
@@ -91,7 +91,7 @@ def load_run(path: str | Path) -> RecordedRun:
         )
     info = json.loads(run_file.read_text())
     metrics = (
-        read_metrics(path / METRICS_FILE)
+        read_jsonl(path / METRICS_FILE)
         if (path / METRICS_FILE).is_file()
         else []
     )

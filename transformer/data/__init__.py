@@ -33,6 +33,7 @@ from transformer.data.synthetic import (
     number_split,
     number_task,
 )
+from transformer.data.tasks import TASKS, DataConfig, load_pairs, task
 from transformer.data.tokenizer import (
     BOS_ID,
     EOS_ID,
@@ -47,6 +48,8 @@ from transformer.data.wmt14 import load_wmt14
 __all__ = [
     "BOS_ID",
     "EOS_ID",
+    "TASKS",
+    "DataConfig",
     "MULTI30K_ENV",
     "PAD_ID",
     "SPECIAL_TOKENS",
@@ -65,10 +68,12 @@ __all__ = [
     "example_lengths",
     "german_number",
     "load_multi30k",
+    "load_pairs",
     "load_parallel_files",
     "load_wmt14",
     "number_split",
     "number_task",
     "padding_efficiency",
+    "task",
     "train_tokenizer_for",
 ]

@@ -20,37 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from transformer.config import ModelConfig
+from transformer.data.tasks import TASKS, DataConfig
 
 PRESETS = ("base", "big", "small", "tiny")
-TASKS = ("numbers", "copy", "multi30k", "wmt14", "files")
-
-
-@dataclass
-class DataConfig:
-    task: str = "numbers"  # numbers | copy | multi30k | wmt14 | files
-    src_lang: str = "en"
-    tgt_lang: str = "de"
-    # multi30k / wmt14: offline copy ("" = env variable or the Hugging Face
-    # hub)
-    data_dir: str = ""
-    # task "files": [src, tgt] text files or [tsv]
-    train_files: list[str] = field(default_factory=list)
-    val_files: list[str] = field(default_factory=list)
-    test_files: list[str] = field(default_factory=list)
-    train_size: int = 20000  # synthetic tasks: training pairs
-    # copy task: validation pairs (numbers: half the held-out numbers)
-    val_size: int = 100
-    test_size: int = 100
-    # numbers: share of 0..999 never seen in training (half val, half test)
-    held_out_fraction: float = 0.2
-    seed: int = 0
-    # bpe (shared source-target BPE, §5.1) | word (synthetic tasks)
-    tokenizer: str = "bpe"
-    # BPE only (the word tokenizer keeps every word); the paper: 37000 (EN-DE),
-    # 32000 (EN-FR)
-    vocab_size: int = 8000
-    # drop pairs longer than this many tokens (0: the model's max_len)
-    max_len: int = 0
 
 
 @dataclass
@@ -241,7 +213,7 @@ def _check_type(key: str, value: Any, default: Any, source: str) -> None:
 
 def _validate(config: RunConfig, source: str) -> None:
     choices = {
-        "data.task": (config.data.task, TASKS),
+        "data.task": (config.data.task, tuple(TASKS)),
         "data.tokenizer": (config.data.tokenizer, ("bpe", "word")),
         "train.precision": (config.train.precision, ("auto", "bf16", "fp32")),
     }

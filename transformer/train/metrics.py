@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from transformer.jsonl import read_jsonl
+
 
 class MetricsLogger:
     """Append records to ``path`` (JSONL) and keep them in memory
@@ -61,11 +63,7 @@ def read_metrics(
 ) -> list[dict[str, Any]]:
     """The records of a ``metrics.jsonl`` file, optionally only one split
     ("train" or "val")."""
-    records = [
-        json.loads(line)
-        for line in Path(path).read_text().splitlines()
-        if line.strip()
-    ]
+    records = read_jsonl(path)
     return [r for r in records if split is None or r.get("split") == split]
 
 

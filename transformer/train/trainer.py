@@ -49,6 +49,7 @@ from transformer.data import (
     Tokenizer,
     collate,
     encode_pairs,
+    load_pairs,
 )
 from transformer.model import Transformer
 from transformer.train.checkpoint import (
@@ -63,7 +64,7 @@ from transformer.train.checkpoint import (
     with_intact_hint,
 )
 from transformer.train.config import RunConfig
-from transformer.train.datasets import build_tokenizer, load_pairs
+from transformer.train.datasets import build_tokenizer
 from transformer.train.device import (
     autocast,
     autocast_dtype,
