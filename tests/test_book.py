@@ -6,8 +6,9 @@ _build`, then `jupyter-book build . -W --keep-going`, which executes every
 chapter and fails on any cell error or Sphinx warning. The browser checks then
 load each page with every request to a host other than the local test server
 blocked, and check that it raises no JavaScript error, that its images decode,
-that its altair charts draw and that its equations are typeset. Screenshots of
-a few pages are kept in _build/screenshots/.
+that its altair charts draw, that its equations are typeset, that no line is
+cut at the right edge and that figures are shown at the size they were drawn.
+A screenshot of every page is kept in _build/screenshots/.
 
 Set BOOK_SKIP_BUILD=1 to check an existing _build/html without rebuilding it
 (and BOOK_BUILD_DIR=... to check a build made elsewhere, e.g. with
@@ -263,12 +264,16 @@ def pages(browser, server):
         # displayed width against the width they were drawn for (a retina PNG
         # is given half its pixel width in its style).
         shrunk = page.eval_on_selector_all("div.cell_output img", SHRUNK_JS)
-        # Code and text cut at the right edge: a <pre> wider than its box.
-        cut = page.eval_on_selector_all("pre", CUT_LINES_JS)
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(
             path=str(SCREENSHOTS / f"{Path(doc).name}.png"), full_page=True
         )
+        # Code and text cut at the right edge: a <pre> wider than its box,
+        # with collapsed (hide-input) cells opened first.
+        page.evaluate(
+            "document.querySelectorAll('details').forEach(d => d.open = true)"
+        )
+        cut = page.eval_on_selector_all("pre", CUT_LINES_JS)
         results[doc] = dict(
             errors=[
                 e for e in errors if not any(k in e for k in KNOWN_HARMLESS)

@@ -162,10 +162,10 @@ def test_tokenizer_sees_only_the_training_split(
 
     def spy(
         cls: type[Tokenizer],
-        texts,
+        texts,  # noqa: ANN001
         vocab_size: int = 8000,
         min_frequency: int = 2,
-    ) -> Tokenizer:  # noqa: ANN001
+    ) -> Tokenizer:
         texts = list(texts)
         seen.extend(texts)
         return original(cls, texts, vocab_size, min_frequency)

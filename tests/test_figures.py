@@ -13,12 +13,12 @@ import pytest  # noqa: E402
 
 from transformer import ModelConfig  # noqa: E402
 from transformer.book import repository_url  # noqa: E402
-from transformer.figures import (
+from transformer.figures import (  # noqa: E402
     architecture,
     decoding_step,
     multi_head_attention,
     to_html,
-)  # noqa: E402
+)
 
 URL = "https://example.org/repo"
 
@@ -52,6 +52,12 @@ def test_figure_1_is_read_off_the_model() -> None:
         and "Add & Norm" not in pre
     )
     assert any("nn.Linear → 50" in t for t in pre)
+    assert any("PositionalEncoding (sinusoidal)" in t for t in labels)
+    rope = texts(
+        architecture(ModelConfig.tiny(vocab_size=100, positional="rope"))
+    )
+    assert "+ Positional Encoding" not in rope
+    assert any("RotaryEmbedding" in t for t in rope)
 
 
 @pytest.mark.parametrize(

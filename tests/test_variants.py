@@ -165,7 +165,10 @@ def test_rope_is_a_rotation_by_the_papers_frequencies() -> None:
 def test_rope_model_has_no_positional_table_and_rejects_odd_heads() -> None:
     model = Transformer(ModelConfig.tiny(vocab_size=40, positional="rope"))
     assert model.src_pos is None and model.tgt_pos is None
-    assert not any("pos" in name for name in model.state_dict())
+    tables = [n for n, _ in model.named_buffers()] + [
+        n for n, _ in model.named_parameters()
+    ]
+    assert not any(n.startswith(("src_pos", "tgt_pos")) for n in tables)
     with pytest.raises(ValueError, match="d_k must be even"):
         ModelConfig.tiny(vocab_size=40, positional="rope", d_k=7, d_v=8)
     with pytest.raises(ValueError, match="exceed the rotary table"):

@@ -2,7 +2,7 @@
 copied into each notebook.
 
     from transformer.book import show, use_book_style
-    use_book_style()  # the book's plot style, PNG figures, torch seeded
+    use_book_style()  # the book's plot style; torch seeded with 0
     show(MultiHeadAttention.forward)  # the package's source, file and lines
 
 Needs the book's requirements (matplotlib, IPython), not the package's.

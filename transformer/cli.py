@@ -1,4 +1,5 @@
-r"""Command line: ``python -m transformer COMMAND --help`` for each command.
+r"""Command line: ``python -m transformer
+{train,translate,evaluate,average,export} --help``.
 
 Examples::
 

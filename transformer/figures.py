@@ -247,6 +247,7 @@ def architecture(config: ModelConfig, repo_url: str | None = None) -> Any:
     import matplotlib.pyplot as plt
 
     from transformer.embeddings import PositionalEncoding, TokenEmbedding
+    from transformer.rope import RotaryEmbedding
 
     model = _model(config)
     enc_layer, dec_layer = model.encoder.layers[0], model.decoder.layers[0]
@@ -257,21 +258,26 @@ def architecture(config: ModelConfig, repo_url: str | None = None) -> Any:
     ax.set_xlim(0, 9.0)
     ax.set_ylim(-0.6, height)
     ax.axis("off")
-    positions = (
-        "sinusoidal" if config.positional == "sinusoidal" else "learned"
-    )
     embed = Box(
         "Embedding × √d_model",
         f"{TokenEmbedding.__name__} d_model={config.d_model}",
         "embed",
         TokenEmbedding,
     )
-    pos = Box(
-        "+ Positional Encoding",
-        f"{PositionalEncoding.__name__} ({positions})",
-        "embed",
-        PositionalEncoding,
-    )
+    if config.positional == "rope":  # nothing added: rotations in attention
+        pos = Box(
+            "(positions: RoPE)",
+            f"{RotaryEmbedding.__name__}, in self-attention",
+            "embed",
+            RotaryEmbedding,
+        )
+    else:
+        pos = Box(
+            "+ Positional Encoding",
+            f"{PositionalEncoding.__name__} ({config.positional})",
+            "embed",
+            PositionalEncoding,
+        )
     inputs = Box("Inputs (source ids)", "", "io")
     outputs = Box("Outputs (shifted right)", "", "io")
     left = _column(ax, 2.2, 0.0, [inputs, embed, pos, *enc], repo_url)

@@ -45,11 +45,12 @@ class RotaryEmbedding(nn.Module):
                 f" the rotary table (max_len={self.max_len}); truncate the"
                 " input or build the model with a larger ModelConfig.max_len"
             )
-        cos = self.cos[offset : offset + length].to(x.dtype)
-        sin = self.sin[offset : offset + length].to(x.dtype)
-        even, odd = x[..., 0::2], x[..., 1::2]
+        cos = self.cos[offset : offset + length]
+        sin = self.sin[offset : offset + length]
+        # In float32 (bf16 would blur the angles of far positions), then back.
+        even, odd = x[..., 0::2].float(), x[..., 1::2].float()
         # (x_2i, x_2i+1) -> (x_2i cos - x_2i+1 sin, x_2i sin + x_2i+1 cos)
         rotated = torch.stack(
             (even * cos - odd * sin, even * sin + odd * cos), dim=-1
         )
-        return rotated.flatten(-2)
+        return rotated.flatten(-2).to(x.dtype)

@@ -110,9 +110,9 @@ class TokenBatchSampler(Sampler[list[int]]):
             a CPU chapter: a few thousand).
         shuffle: reshuffle every epoch (training); False: batches in length
             order (evaluation).
-        seed: with the epoch (see :meth:`set_epoch`), fixes the order; the same
-        on every rank. rank, world_size: this process's shard when training is
-        distributed.
+        seed: with the epoch (see :meth:`set_epoch`), fixes the order; the
+            same on every rank.
+        rank, world_size: this process's shard when training is distributed.
         drop_last: skip the batches left over after an even split across ranks
             instead of padding.
 

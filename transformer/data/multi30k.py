@@ -67,8 +67,9 @@ def load_multi30k(
 
     Args:
         split: ``"train"`` (29,000 pairs), ``"val"`` (1,014) or ``"test"``
-        (1,000, ``test_2016_flickr``). src_lang, tgt_lang: two different
-        languages among ``"de"``, ``"en"``, ``"fr"``.
+            (1,000, ``test_2016_flickr``).
+        src_lang, tgt_lang: two different languages among ``"de"``, ``"en"``,
+            ``"fr"``.
         data_dir: directory with the raw files; default ``$MULTI30K_DIR``;
             neither: the hub.
 

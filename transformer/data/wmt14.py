@@ -81,8 +81,8 @@ def load_wmt14(
 
     Args:
         split: ``"train"``, ``"val"`` (newstest2013) or ``"test"``
-        (newstest2014). src_lang, tgt_lang: ``"en"`` and ``"de"`` in either
-        order.
+            (newstest2014).
+        src_lang, tgt_lang: ``"en"`` and ``"de"`` in either order.
         data_dir: a local directory in the hub's schema (see the module
             docstring); None: the hub.
     """

@@ -5,7 +5,7 @@ Layout of ``<run>/checkpoints/step_00001000/``::
 
     model.safetensors      weights; a tied matrix is stored once
     model_config.json      ModelConfig, to rebuild the model
-    run_config.json        the run configuration (data, model, train, decode)
+    run_config.json        the run configuration (all four tables), if given
     tokenizer.json         the tokenizer (HF tokenizers JSON), if given
     optimizer.safetensors  Adam's moments   } for an exact resume; absent
     optimizer.json         hyper-parameters } from averaged checkpoints

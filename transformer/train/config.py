@@ -187,8 +187,8 @@ def _build(kind: type, name: str, values: dict[str, Any], source: str) -> Any:
         default = (
             f.default
             if f.default is not dataclasses.MISSING
-            else f.default_factory()
-        )  # type: ignore[misc]
+            else f.default_factory()  # type: ignore[misc]
+        )
         _check_type(f"{name}.{key}", value, default, source)
     converted = {
         k: float(v) if isinstance(fields[k].default, float) else v

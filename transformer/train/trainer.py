@@ -7,7 +7,7 @@ notebook::
     )
     trainer = Trainer(config)
     history = trainer.fit()  # metric records (also in <out_dir>/metrics.jsonl)
-    trainer.model, trainer.tokenizer  # the trained model and its tokenizer
+    trainer.model, trainer.tokenizer  # the model (eval mode), its tokenizer
 
 One optimizer step = ``grad_accum`` micro-batches on each of ``world_size``
 processes. The loss of the step is the sum of the label-smoothed token losses
