@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -74,16 +75,17 @@ class EncoderLayer(nn.Module):
         scoring: Scoring = "scaled_dot",
     ) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(
+        attention = partial(
+            MultiHeadAttention,
             d_model,
             n_heads,
             d_k,
             d_v,
             attention_dropout,
             attention_bias,
-            rope=rope,
             scoring=scoring,
         )
+        self.self_attn = attention(rope=rope)
         self.ffn = PositionwiseFeedForward(
             d_model, d_ff, activation=activation
         )
@@ -151,17 +153,8 @@ class DecoderLayer(nn.Module):
         scoring: Scoring = "scaled_dot",
     ) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(
-            d_model,
-            n_heads,
-            d_k,
-            d_v,
-            attention_dropout,
-            attention_bias,
-            rope=rope,
-            scoring=scoring,
-        )
-        self.cross_attn = MultiHeadAttention(
+        attention = partial(
+            MultiHeadAttention,
             d_model,
             n_heads,
             d_k,
@@ -170,6 +163,8 @@ class DecoderLayer(nn.Module):
             attention_bias,
             scoring=scoring,
         )
+        self.self_attn = attention(rope=rope)
+        self.cross_attn = attention()  # keys from the encoder: no rotation
         self.ffn = PositionwiseFeedForward(
             d_model, d_ff, activation=activation
         )
