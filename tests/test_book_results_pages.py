@@ -114,15 +114,77 @@ def test_results_chapter_without_runs_says_so(
     assert "No run has been recorded yet" in text
 
 
-def test_model_variations_chapter_shows_a_recorded_row(
+def _table3_record(
+    results: Path, name: str, overrides: list[str], ppl: float, bleu: float
+) -> None:
+    """A recorded Table 3 row, trained (in this fixture) as its row says."""
+    config = RunConfig.from_toml(
+        ROOT / "configs" / "table3-cpu.toml", overrides
+    )
+    _record(results / "runs" / f"table3-{name}", config, bleu, ("val",))
+    metrics = results / "runs" / f"table3-{name}" / "metrics.jsonl"
+    metrics.write_text(
+        json.dumps({"split": "val", "step": 2400, "nll": 0.5, "ppl": ppl})
+        + "\n"
+    )
+
+
+def test_model_variations_chapter_shows_recorded_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = RunConfig.from_toml(
-        ROOT / "configs" / "multi30k.toml",
-        ["model.preset='base'", "model.n_heads=1"],
+    for seed, bleu in ((0, 30.0), (1, 30.6), (2, 30.3)):
+        name = "base" + (f"-seed{seed}" if seed else "")
+        _table3_record(tmp_path, name, [f"train.seed={seed}"], 3.0, bleu)
+    _table3_record(
+        tmp_path,
+        "A-h1",
+        ["model.n_heads=1", "model.d_k=128", "model.d_v=128"],
+        3.456,
+        27.654,
     )
-    _record(tmp_path / "runs" / "table3-A-h1", config, 7.654, ("val",))
+    _table3_record(
+        tmp_path, "E-learned", ['model.positional="learned"'], 3.1, 30.1
+    )
+    # the budget run: the base for twice the budget
+    _record(
+        tmp_path / "runs" / "table3-budget",
+        RunConfig.from_toml(ROOT / "configs" / "table3-cpu.toml"),
+        0.0,
+        (),
+    )
+    (tmp_path / "runs" / "table3-budget" / "metrics.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {"split": "val", "step": s, "nll": n, "ppl": 2.0, "bleu": b}
+            )
+            + "\n"
+            for s, n, b in (
+                (1200, 2.0, 20.0),
+                (2400, 1.5, 30.0),
+                (4800, 1.4, 31.0),
+            )
+        )
+    )
     text = _execute("13_model_variations.ipynb", tmp_path, monkeypatch)
-    assert "Not yet run" not in text
-    assert "7.7" in text and "1.49" in text and "FAKE GPU" in text
+    assert "Not yet run" not in text and "not recorded yet" not in text
+    assert "**1.500 at the budget**" in text  # the budget run's curve
+    assert "27.7" in text and "3.46" in text  # the row's BLEU and PPL
+    assert "30.3" in text  # the base: the mean of its seeds
+    assert "seed spread **0.60 BLEU**" in text
+    assert "-2.6" in text  # A-h1 - base in the table
+    # (E) within the seed spread: the paper's "nearly identical" agrees; the
+    # claims about (A) need every (A) row
+    assert "E-learned − base" in text and "agrees" in text
     assert "not yet run" in text  # the other rows
+    assert "FAKE GPU" in text  # provenance beside the numbers
+    assert text.count("<IMAGE>") == 3  # the budget curve, the two block plots
+
+
+def test_model_variations_chapter_refuses_a_misnamed_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbclient.exceptions import CellExecutionError
+
+    _table3_record(tmp_path, "A-h4", ["model.n_heads=1"], 3.0, 20.0)
+    with pytest.raises(CellExecutionError, match="is not the row 'A-h4'"):
+        _execute("13_model_variations.ipynb", tmp_path, monkeypatch)

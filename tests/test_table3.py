@@ -1,0 +1,213 @@
+"""transformer.table3 (the rows of Table 3 relative to a base, and the
+verdicts on §6.2's conclusions) and scripts/table3.py (train and record a
+row)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from transformer import ModelConfig, Transformer
+from transformer.table3 import (
+    PAPER,
+    Score,
+    check_claims,
+    run_name,
+    seed_spread,
+    table3_rows,
+    train_command,
+)
+from transformer.train.config import RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_BASE = ModelConfig.base(37000)
+
+
+def millions(config: ModelConfig) -> float:
+    with torch.device("meta"):
+        return Transformer(config).num_parameters() / 1e6
+
+
+def test_at_the_papers_size_the_rows_are_table_3() -> None:
+    rows = table3_rows(PAPER_BASE)
+    assert [r.name for r in rows] == list(PAPER)
+    by_name = {r.name: r for r in rows}
+    assert by_name["big"].config(PAPER_BASE) == ModelConfig.big(37000)
+    a1 = by_name["A-h1"].config(PAPER_BASE)
+    assert (a1.n_heads, a1.head_dim_k, a1.head_dim_v) == (1, 512, 512)
+    b16 = by_name["B-dk16"].config(PAPER_BASE)
+    assert (b16.head_dim_k, b16.head_dim_v) == (16, 64)  # only d_k
+    c256 = by_name["C-d256"].config(PAPER_BASE)
+    assert (c256.head_dim_k, c256.d_ff) == (32, 2048)  # d_k follows d_model
+    layers = [
+        by_name[f"C-N{n}"].config(PAPER_BASE).n_layers for n in (2, 4, 8)
+    ]
+    assert layers == [2, 4, 8]
+    assert by_name["E-learned"].config(PAPER_BASE).positional == "learned"
+    assert by_name["D-ls0.2"].train == {"label_smoothing": 0.2}
+    # the paper's parameter column, up to its rounding and an offset that
+    # grows with d_model (the vocabulary: chapter 13 prints the gaps)
+    base = millions(PAPER_BASE)
+    for row in rows[1:]:
+        if row.paper.params_m is not None:
+            ours = millions(row.config(PAPER_BASE)) - base
+            assert abs(ours - (row.paper.params_m - 65)) < 3.5, row.name
+    # (A) keeps the computation (and the parameters) of the base
+    for name in ("A-h1", "A-h4", "A-h16", "A-h32"):
+        assert millions(by_name[name].config(PAPER_BASE)) == base
+
+
+def test_at_cpu_scale_the_same_ratios_give_the_rows() -> None:
+    run = RunConfig.from_toml(ROOT / "configs" / "table3-cpu.toml")
+    base = run.model_config(run.data.vocab_size)
+    names = [r.name for r in table3_rows(base)]
+    assert names == [
+        "base", "A-h1", "A-h4", "A-h16", "A-h32", "B-dk4", "B-dk8", "C-N1",
+        "C-N2", "C-N4", "C-d64", "C-d256", "C-dff256", "C-dff1024",
+        "D-drop0.0", "D-drop0.2", "D-ls0.0", "D-ls0.2", "E-learned", "big",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("config", ["table3-cpu.toml", "table3-paper.toml"])
+def test_every_rows_command_trains_the_row(config: str) -> None:
+    """The --set overrides of a row, applied to the base's config, give
+    exactly the row's model (and label smoothing)."""
+    path = ROOT / "configs" / config
+    run = RunConfig.from_toml(path)
+    base = run.model_config(run.data.vocab_size)
+    for row in table3_rows(base):
+        command = train_command(str(path), row, seed=2)
+        sets = [command[i + 1] for i, a in enumerate(command) if a == "--set"]
+        assert command[command.index("--out-dir") + 1] == (
+            f"runs/{run_name(row, 2)}"
+        )
+        trained = RunConfig.from_toml(path, sets)
+        assert trained.model_config(run.data.vocab_size) == row.config(base)
+        assert trained.train.label_smoothing == row.train.get(
+            "label_smoothing", run.train.label_smoothing
+        )
+        assert trained.train.seed == 2
+
+
+def test_a_base_that_the_ratios_do_not_divide_is_refused() -> None:
+    with pytest.raises(ValueError, match="h by 0.125"):
+        table3_rows(ModelConfig.base(100, n_heads=4, d_model=256))
+
+
+def test_the_seed_spread_needs_two_seeds() -> None:
+    spread = seed_spread([Score(3.0, 30.0), Score(3.2, 29.5), Score(3.1, 30)])
+    assert (spread.ppl, spread.bleu) == pytest.approx((0.2, 0.5))
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        seed_spread([Score(3.0, 30.0)])
+
+
+def test_claims_verdicts() -> None:
+    rows = table3_rows(PAPER_BASE)
+    paper = {r.name: Score(r.paper.ppl, r.paper.bleu) for r in rows}
+    noise = Score(0.05, 0.3)
+    # the paper's own numbers, read against a 0.3 BLEU spread
+    verdicts = {c["claim"]: c for c in check_claims(rows, paper, paper, noise)}
+    one_head = verdicts["single-head attention is worse than the best setting"]
+    assert one_head["rows"] == "A-h1 − base"  # base ties h=16, comes first
+    assert one_head["our Δ"] == pytest.approx(24.9 - 25.8)
+    assert one_head["verdict"] == "agrees"
+    learned = verdicts[
+        "learned positional embeddings: nearly identical results"
+    ]
+    assert learned["verdict"] == "agrees"  # -0.1 is within 0.3
+    # (D) label smoothing 0.2 vs 0.1: -0.1 BLEU, within a 0.3 spread; a
+    # larger spread makes differences noise, a reversed one disagrees
+    ours = dict(paper, **{"D-drop0.0": Score(5.77, 26.5)})
+    dropout = next(
+        c
+        for c in check_claims(rows, ours, paper, noise)
+        if c["claim"].startswith("dropout")
+    )
+    assert dropout["our Δ"] == pytest.approx(0.7)
+    assert dropout["verdict"] == "disagrees"
+    wide = check_claims(rows, paper, paper, Score(1.0, 5.0))
+    assert {c["verdict"] for c in wide if c["block"] != "E"} == {
+        "within noise"
+    }
+    # a missing row, or no spread yet: not yet run
+    partial = {k: v for k, v in paper.items() if k != "C-N8"}
+    n_claim = next(
+        c
+        for c in check_claims(rows, partial, paper, noise)
+        if "more layers" in c["claim"]
+    )
+    assert n_claim["verdict"] == "not yet run"
+    assert n_claim["paper Δ"] == pytest.approx(25.5 - 23.7)
+    assert {c["verdict"] for c in check_claims(rows, paper, paper, None)} == {
+        "not yet run"
+    }
+
+
+@pytest.mark.slow
+def test_the_script_trains_and_records_a_row(tmp_path: Path) -> None:
+    """scripts/table3.py run: trains the row (here a tiny base on the
+    numbers task), decodes validation from the last checkpoint, records it;
+    a second call skips the recorded row."""
+    config = tmp_path / "tiny.toml"
+    text = (ROOT / "configs" / "numbers-cpu.toml").read_text()
+    text = text.replace(
+        'preset = "tiny"', 'preset = "tiny"\nn_heads = 8\nn_layers = 3'
+    )
+    text = text.replace("max_steps = 1000", "max_steps = 6")
+    text = text.replace("eval_every = 250", "eval_every = 3")
+    text = text.replace("save_every = 250", "save_every = 3")
+    config.write_text(text)
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "table3.py"),
+        "run",
+        "A-h1",
+        "--config",
+        str(config),
+        "--runs",
+        str(tmp_path / "runs"),
+        "--results",
+        str(tmp_path / "results"),
+        "--note",
+        "a test",
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "results" / "table3-A-h1"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "eval-val.json",
+        "hyps-val.txt",
+        "metrics.jsonl",
+        "record.json",
+        "run.json",
+    ]
+    evaluation = json.loads((out / "eval-val.json").read_text())
+    assert evaluation["model"]["steps"] == [6]
+    assert (evaluation["beam_size"], evaluation["alpha"]) == (4, 0.6)
+    hyps = (out / "hyps-val.txt").read_text().splitlines()
+    assert len(hyps) == evaluation["n_sentences"] == 100
+    trained = json.loads((out / "run.json").read_text())
+    assert trained["config"]["model"]["n_heads"] == 1
+    assert trained["config"]["model"]["d_k"] == 64  # d_model / 1
+    record = json.loads((out / "record.json").read_text())
+    assert (record["table3_row"], record["note"]) == ("A-h1", "a test")
+    again = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert again.returncode == 0 and "skipping" in again.stdout
+    wrong = subprocess.run(
+        [*command[:3], "A-h3", *command[4:]],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert wrong.returncode != 0
+    assert "no Table 3 row named A-h3" in wrong.stderr
