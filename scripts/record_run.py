@@ -39,18 +39,18 @@ from pathlib import Path
 
 import torch
 
-from transformer.data import TokenBatchSampler, encode_pairs, load_pairs
-from transformer.evaluation import bleu_conventions, evaluate_translations
-from transformer.flops import flops_per_target_token
-from transformer.pretrained import export_model
-from transformer.train.average import average_checkpoints
-from transformer.train.checkpoint import (
+from transformer.checkpoint import (
     list_checkpoints,
     load_model,
     load_model_config,
     load_run_config,
     load_tokenizer,
 )
+from transformer.data import TokenBatchSampler, encode_pairs, load_pairs
+from transformer.evaluation import bleu_conventions, evaluate_translations
+from transformer.flops import flops_per_target_token
+from transformer.pretrained import export_model
+from transformer.train.average import average_checkpoints
 from transformer.train.config import RunConfig
 from transformer.train.runinfo import run_info
 

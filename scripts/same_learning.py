@@ -20,16 +20,16 @@ from pathlib import Path
 
 import torch
 
+from transformer.checkpoint import (
+    load_model,
+    load_run_config,
+    load_tokenizer,
+)
 from transformer.data import (
     TokenBatchSampler,
     collate,
     encode_pairs,
     load_pairs,
-)
-from transformer.train.checkpoint import (
-    load_model,
-    load_run_config,
-    load_tokenizer,
 )
 from transformer.train.config import RunConfig
 from transformer.train.loss import label_smoothed_cross_entropy

@@ -32,14 +32,14 @@ from pathlib import Path
 
 import torch
 
-from transformer.data import load_pairs
-from transformer.evaluation import evaluate_translations
-from transformer.table3 import Row, run_name, table3_rows, train_command
-from transformer.train.checkpoint import (
+from transformer.checkpoint import (
     list_checkpoints,
     load_model,
     load_tokenizer,
 )
+from transformer.data import load_pairs
+from transformer.evaluation import evaluate_translations
+from transformer.table3 import Row, run_name, table3_rows, train_command
 from transformer.train.config import RunConfig
 from transformer.train.runinfo import run_info
 
@@ -49,8 +49,13 @@ BASE_SEEDS = (0, 1, 2)  # the base row's seeds: the table's noise
 
 
 def finished(run_dir: Path) -> bool:
+    """The trainer ran to max_steps (an interrupted run is resumed, not
+    recorded)."""
     path = run_dir / "run.json"
-    return path.is_file() and "final_step" in json.loads(path.read_text())
+    return (
+        path.is_file()
+        and json.loads(path.read_text()).get("status") == "finished"
+    )
 
 
 def record(run_dir: Path, out: Path, row: Row, seed: int, note: str) -> dict:

@@ -171,7 +171,7 @@ def test_model_variations_chapter_shows_recorded_rows(
     assert "27.7" in text and "3.46" in text  # the row's BLEU and PPL
     assert "30.3" in text  # the base: the mean of its seeds
     assert "seed spread **0.60 BLEU**" in text
-    assert "-2.6" in text  # A-h1 - base in the table
+    assert ">-2.6<" in text  # A-h1 - base in the table, formatted
     # (E) within the seed spread: the paper's "nearly identical" agrees; the
     # claims about (A) need every (A) row
     assert "E-learned − base" in text and "agrees" in text
@@ -180,11 +180,18 @@ def test_model_variations_chapter_shows_recorded_rows(
     assert text.count("<IMAGE>") == 3  # the budget curve, the two block plots
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [["model.n_heads=1"], ["train.max_steps=100"], ["train.seed=3"]],
+)
 def test_model_variations_chapter_refuses_a_misnamed_row(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str]
 ) -> None:
+    """A run recorded as A-h4 but trained otherwise (another model, another
+    budget, another seed) never lands in the table."""
     from nbclient.exceptions import CellExecutionError
 
-    _table3_record(tmp_path, "A-h4", ["model.n_heads=1"], 3.0, 20.0)
+    a_h4 = ["model.n_heads=4", "model.d_k=32", "model.d_v=32"]
+    _table3_record(tmp_path, "A-h4", a_h4 + overrides, 3.0, 20.0)
     with pytest.raises(CellExecutionError, match="is not the row 'A-h4'"):
         _execute("13_model_variations.ipynb", tmp_path, monkeypatch)

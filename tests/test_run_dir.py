@@ -362,7 +362,8 @@ def test_an_average_into_an_unwritable_folder_is_an_error_not_a_traceback(
             13, "Permission denied", str(tmp_path / "ro" / "avg")
         )
 
-    monkeypatch.setattr(average, "save_checkpoint", refuse)
+    # the writer averaging calls (a plain state dict, no model)
+    monkeypatch.setattr(average, "write_checkpoint", refuse)
     assert (
         main(
             [

@@ -5,6 +5,7 @@ row)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,7 +113,9 @@ def test_claims_verdicts() -> None:
     noise = Score(0.05, 0.3)
     # the paper's own numbers, read against a 0.3 BLEU spread
     verdicts = {c["claim"]: c for c in check_claims(rows, paper, paper, noise)}
-    one_head = verdicts["single-head attention is worse than the best setting"]
+    one_head = verdicts[
+        "single-head attention is worse than the best other setting"
+    ]
     assert one_head["rows"] == "A-h1 − base"  # base ties h=16, comes first
     assert one_head["our Δ"] == pytest.approx(24.9 - 25.8)
     assert one_head["verdict"] == "agrees"
@@ -120,8 +123,18 @@ def test_claims_verdicts() -> None:
         "learned positional embeddings: nearly identical results"
     ]
     assert learned["verdict"] == "agrees"  # -0.1 is within 0.3
-    # (D) label smoothing 0.2 vs 0.1: -0.1 BLEU, within a 0.3 spread; a
-    # larger spread makes differences noise, a reversed one disagrees
+    # one head the best of (A): compared with the best of the others, the
+    # claim disagrees (not "not yet run", and not a difference of 0)
+    best_single = dict(paper, **{"A-h1": Score(5.0, 26.5)})
+    one_head = next(
+        c
+        for c in check_claims(rows, best_single, paper, noise)
+        if c["claim"].startswith("single-head")
+    )
+    assert one_head["rows"] == "A-h1 − base"
+    assert one_head["our Δ"] == pytest.approx(26.5 - 25.8)
+    assert one_head["verdict"] == "disagrees"
+    # no dropout better than the base by more than the spread: disagrees
     ours = dict(paper, **{"D-drop0.0": Score(5.77, 26.5)})
     dropout = next(
         c
@@ -130,11 +143,12 @@ def test_claims_verdicts() -> None:
     )
     assert dropout["our Δ"] == pytest.approx(0.7)
     assert dropout["verdict"] == "disagrees"
+    # a spread larger than every difference: all within noise
     wide = check_claims(rows, paper, paper, Score(1.0, 5.0))
     assert {c["verdict"] for c in wide if c["block"] != "E"} == {
         "within noise"
     }
-    # a missing row, or no spread yet: not yet run
+    # a missing row: not yet run; one seed of the base: no spread yet
     partial = {k: v for k, v in paper.items() if k != "C-N8"}
     n_claim = next(
         c
@@ -144,8 +158,13 @@ def test_claims_verdicts() -> None:
     assert n_claim["verdict"] == "not yet run"
     assert n_claim["paper Δ"] == pytest.approx(25.5 - 23.7)
     assert {c["verdict"] for c in check_claims(rows, paper, paper, None)} == {
-        "not yet run"
+        "no seed spread yet"
     }
+
+
+def test_a_base_with_a_fixed_key_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="leave them unset"):
+        table3_rows(ModelConfig.base(100, d_k=32))
 
 
 @pytest.mark.slow
@@ -202,6 +221,17 @@ def test_the_script_trains_and_records_a_row(tmp_path: Path) -> None:
         command, capture_output=True, text=True, cwd=tmp_path, check=False
     )
     assert again.returncode == 0 and "skipping" in again.stdout
+    # an interrupted run is resumed, not recorded as it stands
+    shutil.rmtree(out)
+    run_json = tmp_path / "runs" / "table3-A-h1" / "run.json"
+    info = json.loads(run_json.read_text())
+    run_json.write_text(json.dumps({**info, "status": "interrupted"}))
+    resumed = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "--resume" in resumed.stdout
+    assert (out / "eval-val.json").is_file()
     wrong = subprocess.run(
         [*command[:3], "A-h3", *command[4:]],
         capture_output=True,

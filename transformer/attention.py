@@ -123,6 +123,12 @@ def _with_causal(
     return causal if mask is None else mask & causal
 
 
+def head_dim(d_model: int, n_heads: int, given: int | None = None) -> int:
+    """d_k (or d_v) of a head: ``given``, else d_model / h as in §3.2.2 ("we
+    use d_k = d_v = d_model/h = 64")."""
+    return given if given is not None else d_model // n_heads
+
+
 class MultiHeadAttention(nn.Module):
     """§3.2.2: MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O, head_i =
     Attention(Q W_i^Q, K W_i^K, V W_i^V).
@@ -145,8 +151,8 @@ class MultiHeadAttention(nn.Module):
     ) -> None:
         super().__init__()
         self.n_heads = n_heads
-        self.d_k = d_k if d_k is not None else d_model // n_heads
-        self.d_v = d_v if d_v is not None else d_model // n_heads
+        self.d_k = head_dim(d_model, n_heads, d_k)
+        self.d_v = head_dim(d_model, n_heads, d_v)
         self.dropout = dropout
         self.w_q = nn.Linear(d_model, n_heads * self.d_k, bias=bias)
         self.w_k = nn.Linear(d_model, n_heads * self.d_k, bias=bias)

@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     _average_parser(commands)
     _export_parser(commands)
     args = parser.parse_args(argv)
+    from transformer.checkpoint import CheckpointError
     from transformer.data.hub import HubUnavailableError
-    from transformer.train.checkpoint import CheckpointError
 
     try:
         return args.run(args)
@@ -244,7 +244,7 @@ def _translate_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from transformer.train.checkpoint import (
+    from transformer.checkpoint import (
         CheckpointError,
         latest_checkpoint,
         load_model,
@@ -457,8 +457,8 @@ def _average_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _average(args: argparse.Namespace) -> int:
+    from transformer.checkpoint import list_checkpoints
     from transformer.train.average import average_checkpoints
-    from transformer.train.checkpoint import list_checkpoints
 
     paths = list(args.checkpoints)
     if args.run_dir:

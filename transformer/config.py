@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from transformer.attention import head_dim
 from transformer.feed_forward import GATED, PLAIN, Activation, matched_d_ff
 from transformer.norms import Norm
 from transformer.scoring import SCORINGS, Scoring
@@ -185,15 +186,11 @@ class ModelConfig:
 
     @property
     def head_dim_k(self) -> int:
-        return (
-            self.d_k if self.d_k is not None else self.d_model // self.n_heads
-        )
+        return head_dim(self.d_model, self.n_heads, self.d_k)
 
     @property
     def head_dim_v(self) -> int:
-        return (
-            self.d_v if self.d_v is not None else self.d_model // self.n_heads
-        )
+        return head_dim(self.d_model, self.n_heads, self.d_v)
 
     # -- presets --------------------------------------------------------------
     @classmethod

@@ -59,7 +59,7 @@ class PositionalEncoding(nn.Module):
         self, d_model: int, max_len: int, learned: bool = False
     ) -> None:
         super().__init__()
-        self.max_len = max_len
+        self.max_len, self.d_model = max_len, d_model
         self.learned = learned
         if learned:
             self.table = nn.Parameter(torch.empty(max_len, d_model))
@@ -69,6 +69,14 @@ class PositionalEncoding(nn.Module):
             # checkpoints omit it.
             self.register_buffer(
                 "table", sinusoidal_table(max_len, d_model), persistent=False
+            )
+
+    def reset_buffers(self) -> None:
+        """Recompute the sinusoid table on its device (after a model built on
+        the meta device was given memory with ``to_empty``)."""
+        if not self.learned:
+            self.table = sinusoidal_table(self.max_len, self.d_model).to(
+                self.table.device
             )
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:

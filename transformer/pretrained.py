@@ -2,7 +2,7 @@
 line, translate.
 
 A shipped model is an ordinary checkpoint directory
-(``transformer.train.checkpoint``) without optimizer or random state, its
+(``transformer.checkpoint``) without optimizer or random state, its
 weights stored in float16 (half the bytes; loading casts them back to float32),
 beside ``model_config.json``, ``run_config.json`` (the decoding settings come
 from its ``[decode]`` table) and ``tokenizer.json``, all covered by
@@ -82,7 +82,7 @@ def load_translator(
 ) -> Translator:
     """Load a shipped model (or any checkpoint directory) for translation, in
     eval mode."""
-    from transformer.train.checkpoint import (
+    from transformer.checkpoint import (
         load_model,
         load_run_config,
         load_tokenizer,
@@ -113,13 +113,13 @@ def export_model(
     ``output`` must not exist, or (with ``overwrite``) must be an earlier
     export: a folder holding anything else is never replaced.
     """
-    from transformer.train.checkpoint import (
+    from transformer.checkpoint import (
         TOKENIZER,
         CheckpointError,
         load_model,
         load_run_config,
         refuse_to_replace,
-        save_checkpoint,
+        write_checkpoint,
     )
 
     if dtype not in DTYPES:
@@ -139,11 +139,11 @@ def export_model(
             " tokenizer"
         )
     model = load_model(checkpoint).to(DTYPES[dtype])
-    return save_checkpoint(
+    return write_checkpoint(
         output,
         model,
+        model.config,
         tokenizer=checkpoint / TOKENIZER,
         run_config=load_run_config(checkpoint),
         trainer_state={"exported_from": str(checkpoint), "dtype": dtype},
-        save_rng=False,
     )

@@ -30,12 +30,27 @@ class RotaryEmbedding(nn.Module):
                 f"rotary position embeddings need an even head size, got"
                 f" d_k = {d_head}; choose d_model / n_heads (or d_k) even"
             )
-        self.max_len = max_len
-        theta = base ** (-torch.arange(0, d_head, 2).double() / d_head)
-        angles = torch.arange(max_len).double()[:, None] * theta  # (L, d/2)
+        self.max_len, self.d_head, self.base = max_len, d_head, base
+        cos, sin = self._tables()
         # Not persistent: a function of (d_head, max_len, base).
-        self.register_buffer("cos", angles.cos().float(), persistent=False)
-        self.register_buffer("sin", angles.sin().float(), persistent=False)
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+
+    def _tables(self) -> tuple[Tensor, Tensor]:
+        """cos and sin of m θ_i, each (max_len, d/2), in float32."""
+        theta = self.base ** (
+            -torch.arange(0, self.d_head, 2).double() / self.d_head
+        )
+        angles = torch.arange(self.max_len).double()[:, None] * theta
+        return angles.cos().float(), angles.sin().float()
+
+    def reset_buffers(self) -> None:
+        """Recompute the tables on their device (after a model built on the
+        meta device was given memory with ``to_empty``)."""
+        device = self.cos.device
+        with torch.device("cpu"):
+            cos, sin = self._tables()
+        self.cos, self.sin = cos.to(device), sin.to(device)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         length = x.size(-2)

@@ -89,6 +89,8 @@ def train_command(
 
 
 def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return f'"{value}"'
     return repr(value)
@@ -138,8 +140,14 @@ def table3_rows(base: ModelConfig) -> list[Row]:
     """Every row of Table 3, in the paper's order, relative to ``base``.
 
     Raises ``ValueError`` when a ratio of the paper does not divide a size of
-    ``base`` (e.g. h = 32 heads need d_model divisible by 32).
+    ``base`` (e.g. h = 32 heads need d_model divisible by 32), or when the
+    base fixes d_k or d_v (Table 3 lets them follow d_model / h).
     """
+    if base.d_k is not None or base.d_v is not None:
+        raise ValueError(
+            f"Table 3's rows let d_k = d_v = d_model / h follow d_model and h;"
+            f" the base fixes d_k={base.d_k}, d_v={base.d_v}: leave them unset"
+        )
     d, h, n = base.d_model, base.n_heads, base.n_layers
     d_ff, d_k = base.d_ff, base.head_dim_k
     paper = list(PAPER.values())
@@ -326,11 +334,13 @@ class Claim:
     expect: int
 
 
-# §6.2's conclusions, in the order the paper states them.
+# The paper's conclusions from Table 3, in its order: §6.2's, and §5.4's on
+# label smoothing ("This hurts perplexity ... but improves accuracy and BLEU
+# score").
 CLAIMS = [
     Claim(
         "A",
-        "single-head attention is worse than the best setting",
+        "single-head attention is worse than the best other setting",
         "bleu",
         "A:h:min",
         "A:best",
@@ -394,7 +404,7 @@ CLAIMS = [
     ),
     Claim(
         "D",
-        "label smoothing hurts perplexity (PPL without it is lower)",
+        "label smoothing hurts perplexity (§5.4; PPL without it is lower)",
         "ppl",
         "D:ε_ls:min",
         "base",
@@ -420,21 +430,31 @@ CLAIMS = [
 
 
 def _pick(
-    selector: str, rows: list[Row], scores: dict[str, Score]
+    selector: str,
+    rows: list[Row],
+    scores: dict[str, Score],
+    other_than: str | None = None,
 ) -> str | None:
     """The name of the row a selector means: a row name, "X:quantity:min" /
     "X:quantity:max" (the row of block X with the smallest / largest value of
-    the quantity), or "X:best" (the best BLEU among block X and the base)."""
+    the quantity), or "X:best" (the best BLEU among block X and the base,
+    other than the row ``other_than``; None until all are scored)."""
     parts = selector.split(":")
     if len(parts) == 1:
         return selector
     block = [r for r in rows if r.block == parts[0]]
     if parts[1] == "best":
-        names = ["base", *(r.name for r in block)]
+        names = [
+            name
+            for name in ["base", *(r.name for r in block)]
+            if name != other_than
+        ]
         if any(name not in scores for name in names):
             return None
         return max(names, key=lambda name: scores[name].bleu)
     varied = [r for r in block if r.varies and r.varies[0] == parts[1]]
+    if not varied:
+        raise ValueError(f"no row of block {parts[0]} varies {parts[1]}")
     chosen = (min if parts[2] == "min" else max)(
         varied, key=lambda r: r.varies[1] if r.varies else 0.0
     )
@@ -447,17 +467,18 @@ def check_claims(
     paper: dict[str, Score],
     noise: Score | None,
 ) -> list[dict[str, Any]]:
-    """Each claim of §6.2 with the paper's difference and ours, and our
-    verdict: "agrees" (a difference of the predicted sign larger than the
-    seed spread, or for "no difference" one within it), "disagrees", "within
-    noise", or "not yet run" while a row it needs is missing."""
+    """Each claim with the paper's difference and ours, and our verdict:
+    "agrees" (a difference of the predicted sign larger than the seed spread,
+    or for "no difference" one within it), "disagrees", "within noise", "not
+    yet run" while a row it needs is missing, or "no seed spread yet" while
+    the base has fewer than two seeds."""
     out = []
     for claim in CLAIMS:
 
         def delta(values: dict[str, Score]) -> tuple[float | None, str]:
             left = _pick(claim.left, rows, values)
-            right = _pick(claim.right, rows, values)
-            if left is None or right is None or left == right:
+            right = _pick(claim.right, rows, values, other_than=left)
+            if left is None or right is None:
                 return None, ""
             if left not in values or right not in values:
                 return None, f"{left} − {right}"
@@ -468,8 +489,10 @@ def check_claims(
 
         ours, rows_used = delta(scores)
         theirs, _ = delta(paper)
-        if ours is None or noise is None:
+        if ours is None:
             verdict = "not yet run"
+        elif noise is None:
+            verdict = "no seed spread yet"
         else:
             spread = getattr(noise, claim.metric)
             if claim.expect == 0:

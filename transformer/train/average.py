@@ -15,18 +15,17 @@ from pathlib import Path
 
 import torch
 
-from transformer.model import Transformer
-from transformer.train.checkpoint import (
-    _STEP_DIR,
+from transformer.checkpoint import (
     MODEL,
+    STEP_DIR,
     TOKENIZER,
     CheckpointError,
-    _load_tensors,
     load_model_config,
     load_run_config,
+    load_tensors,
     refuse_to_replace,
-    save_checkpoint,
     verify_checkpoint,
+    write_checkpoint,
 )
 
 
@@ -45,7 +44,7 @@ def average_checkpoints(
     output = Path(output)
     if not paths:
         raise ValueError("no checkpoints to average")
-    if _STEP_DIR.match(output.name):
+    if STEP_DIR.match(output.name):
         raise ValueError(
             f"--output {output} is named like a training checkpoint (step_N);"
             " choose another name, e.g. <run>/averaged"
@@ -66,27 +65,27 @@ def average_checkpoints(
                 f"cannot average {p} with {paths[0]}: their model configs"
                 " differ"
             )
-        state = _load_tensors(p / MODEL)
+        state = load_tensors(p / MODEL)
         if total and set(state) != set(total):
             raise CheckpointError(
                 f"cannot average {p} with {paths[0]}: different tensors"
             )
         for name, tensor in state.items():
+            if name in total and total[name].shape != tensor.shape:
+                raise CheckpointError(
+                    f"cannot average {p} with {paths[0]}: {name} is"
+                    f" {tuple(tensor.shape)}, not {tuple(total[name].shape)}"
+                )
             total[name] = total.get(name, 0) + tensor.double()
-    model = Transformer(config)
-    dtypes = {n: t.dtype for n, t in model.state_dict().items()}
-    average = {
-        n: (t / len(paths)).to(dtypes.get(n, torch.float32))
-        for n, t in total.items()
-    }
-    # tied matrices are stored under one name
-    model.load_state_dict(average, strict=False)
+    # the mean in float64, stored in float32 as the model's parameters are
+    # (a tied matrix is stored once, so it is averaged once)
+    average = {n: (t / len(paths)).float() for n, t in total.items()}
     tokenizer = paths[-1] / TOKENIZER
-    return save_checkpoint(
+    return write_checkpoint(
         output,
-        model,
+        average,
+        config,
         tokenizer=tokenizer if tokenizer.is_file() else None,
         run_config=load_run_config(paths[-1]),
         trainer_state={"averaged_from": [str(p) for p in paths]},
-        save_rng=False,
     )

@@ -3,11 +3,13 @@ command, times (STYLE.md)."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +72,40 @@ def run_info(device: torch.device, world_size: int) -> dict[str, Any]:
             "torch_threads": torch.get_num_threads(),
         },
     }
+
+
+@dataclass
+class RunRecord:
+    """``run.json``: what a run was (:func:`run_info`, its config, ...),
+    written when a segment starts (``status: running``) and again when it ends,
+    so that a killed segment leaves a record. Resuming keeps the earlier
+    segments' records under ``earlier_segments``. With no file (not rank 0, no
+    out_dir) it records nothing."""
+
+    path: Path | None
+    info: dict[str, Any]
+
+    @classmethod
+    def open(cls, path: Path | None, info: dict[str, Any]) -> RunRecord:
+        info = dict(info)
+        if path is not None:
+            if path.is_file():
+                earlier = json.loads(path.read_text())
+                if earlier.get("status") == "running":
+                    earlier["status"] = (
+                        "killed (no final record: the process ended without"
+                        " finishing this segment)"
+                    )
+                info["earlier_segments"] = earlier.pop(
+                    "earlier_segments", []
+                ) + [earlier]
+            path.write_text(
+                json.dumps({**info, "status": "running"}, indent=2) + "\n"
+            )
+        return cls(path, info)
+
+    def close(self, **final: Any) -> None:
+        """The segment's end: wall time, final step, status..."""
+        self.info.update(final)
+        if self.path is not None:
+            self.path.write_text(json.dumps(self.info, indent=2) + "\n")

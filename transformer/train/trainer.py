@@ -9,6 +9,13 @@ notebook::
     history = trainer.fit()  # metric records (also in <out_dir>/metrics.jsonl)
     trainer.model, trainer.tokenizer  # the model (eval mode), its tokenizer
 
+``Trainer(config)`` first sets the run up with
+:func:`transformer.train.setup.build_run` (device, run folder, data,
+tokenizer, model, optimizer, schedule, a resumed position); ``Trainer(run)``
+takes a run built that way. The Trainer itself only trains: the loop, its
+data order, validation, checkpoints and ``run.json``
+(:class:`~transformer.train.runinfo.RunRecord`).
+
 One optimizer step = ``grad_accum`` micro-batches on each of ``world_size``
 processes. The loss of the step is the sum of the label-smoothed token losses
 divided by the number of target tokens in the whole step, so 1 process x 4
@@ -24,9 +31,7 @@ checkpoint).
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 import signal
 import sys
 import threading
@@ -48,46 +53,29 @@ from transformer.data import (
     TokenBatchSampler,
     Tokenizer,
     collate,
-    encode_pairs,
     load_pairs,
 )
-from transformer.model import Transformer
 from transformer.train.checkpoint import (
-    CheckpointError,
     checkpoint_name,
     latest_checkpoint,
-    load_tokenizer,
-    load_training_state,
-    load_weights,
     prune_checkpoints,
     save_checkpoint,
-    with_intact_hint,
 )
 from transformer.train.config import RunConfig
-from transformer.train.datasets import build_tokenizer
 from transformer.train.device import (
     autocast,
     autocast_dtype,
     check_compile,
     memory_gb,
-    pick_device,
-    tune_cpu_allocator,
 )
-from transformer.train.distributed import (
-    all_reduce_sum,
-    barrier,
-    init_distributed,
-    shutdown,
-)
+from transformer.train.distributed import all_reduce_sum, shutdown
 from transformer.train.loss import (
     label_smoothed_cross_entropy,
     projected_label_smoothed_cross_entropy,
 )
 from transformer.train.metrics import MetricsLogger, perplexity
-from transformer.train.optim import build_optimizer
-from transformer.train.run_dir import RunLock, claim_run_dir
-from transformer.train.runinfo import run_info
-from transformer.train.schedule import TransformerSchedule
+from transformer.train.runinfo import RunRecord, run_info
+from transformer.train.setup import TrainingRun, build_run
 
 
 class TrainingDivergedError(RuntimeError):
@@ -96,119 +84,57 @@ class TrainingDivergedError(RuntimeError):
 
 
 class Trainer:
-    """Trains a :class:`Transformer` as configured by a :class:`RunConfig` (see
-    the module docstring).
-
-    ``train_pairs``, ``val_pairs`` and ``tokenizer`` replace what the config
-    would load or train. ``callbacks`` are called as ``callback(trainer)``
-    after every optimizer step (and its logging, validation and checkpoint).
+    """Trains the model of a :class:`TrainingRun`, or of the run that
+    :func:`build_run` sets up from a :class:`RunConfig` (see the module
+    docstring); ``train_pairs``, ``val_pairs`` and ``tokenizer`` then replace
+    what the config would load or train. ``callbacks`` are called as
+    ``callback(trainer)`` after every optimizer step (and its logging,
+    validation and checkpoint).
     """
 
     def __init__(
         self,
-        config: RunConfig,
+        run: RunConfig | TrainingRun,
         *,
         train_pairs: list[Pair] | None = None,
         val_pairs: list[Pair] | None = None,
         tokenizer: Tokenizer | None = None,
         callbacks: tuple = (),
     ) -> None:
-        self.config, self.callbacks = config, callbacks
-        t = config.train
-        if t.threads:
-            torch.set_num_threads(t.threads)
-        self.device = pick_device(
-            t.device, int(os.environ.get("LOCAL_RANK", "0"))
+        if isinstance(run, RunConfig):
+            run = build_run(
+                run,
+                train_pairs=train_pairs,
+                val_pairs=val_pairs,
+                tokenizer=tokenizer,
+            )
+        elif any(x is not None for x in (train_pairs, val_pairs, tokenizer)):
+            raise TypeError(
+                "train_pairs, val_pairs and tokenizer go to build_run (or to"
+                " Trainer with a RunConfig), not with a built run"
+            )
+        self.run, self.callbacks = run, callbacks
+        self.config, self.device, self.dist = run.config, run.device, run.dist
+        self.is_main, self.lock, self.out_dir = (
+            run.is_main,
+            run.lock,
+            run.out_dir,
         )
-        if t.tune_allocator and self.device.type == "cpu":
-            tune_cpu_allocator()
-        self.dist = init_distributed(use_cuda=self.device.type == "cuda")
-        self.is_main = self.dist.is_main
-        self.out_dir = Path(t.out_dir) if t.out_dir else None
         self.ckpt_dir = self.out_dir / "checkpoints" if self.out_dir else None
-        self.lock = (
-            RunLock(self.out_dir) if self.out_dir and self.is_main else None
+        self.model, self.tokenizer = run.model, run.tokenizer
+        self.optimizer, self.schedule = run.optimizer, run.schedule
+        self.train_pairs, self.val_pairs = run.train_pairs, run.val_pairs
+        self.filter_stats = run.filter_stats
+        self.examples, self.val_examples = run.examples, run.val_examples
+        self.grad_accum = run.grad_accum
+        p = run.position
+        self.step, self.epoch, self.batch_in_epoch = (
+            p.step,
+            p.epoch,
+            p.batch_in_epoch,
         )
-        resume_from = claim_run_dir(
-            self.out_dir, config, self.lock, lambda: barrier(self.dist)
-        )
-
-        self.train_pairs = (
-            train_pairs
-            if train_pairs is not None
-            else load_pairs(config.data, "train")
-        )
-        self.val_pairs = (
-            val_pairs
-            if val_pairs is not None
-            else load_pairs(config.data, "val")
-        )
-        self.tokenizer = tokenizer or (
-            load_tokenizer(resume_from)
-            if resume_from
-            else self._make_tokenizer()
-        )
-        model_config = config.model_config(
-            self.tokenizer.vocab_size, pad_id=self.tokenizer.pad_id
-        )
-        max_len = config.data.max_len or model_config.max_len
-        self.examples, self.filter_stats = encode_pairs(
-            self.train_pairs, self.tokenizer, max_len=max_len
-        )
-        self.val_examples, _ = encode_pairs(
-            self.val_pairs, self.tokenizer, max_len=max_len
-        )
-        self._say(
-            f"data: {self.filter_stats}; {len(self.val_examples)} validation"
-            " pairs"
-        )
-
-        torch.manual_seed(t.seed)
-        self.model = Transformer(model_config).to(self.device)
-        self.optimizer = build_optimizer(
-            self.model, betas=tuple(t.betas), eps=t.adam_eps
-        )
-        self.schedule = TransformerSchedule(
-            model_config.d_model, t.warmup_steps, t.lr_scale
-        )
-        self.step = self.epoch = self.batch_in_epoch = 0
-        # target tokens trained on so far, all ranks (for FLOPs and
-        # tokens/epoch)
-        self.tokens_seen = 0.0
-        if resume_from is not None:
-            try:
-                load_weights(self.model, resume_from)
-            except CheckpointError as e:
-                raise with_intact_hint(
-                    e,
-                    resume_from,
-                    "move the corrupt one out of checkpoints/ and --resume"
-                    " again",
-                ) from None
-            state = load_training_state(resume_from, self.optimizer)
-            self.step, self.epoch, self.batch_in_epoch = (
-                state["step"],
-                state["epoch"],
-                state["batch_in_epoch"],
-            )
-            self.schedule.load_state_dict(state["schedule"])
-            self.tokens_seen = state.get("tokens_seen", 0.0)
-            self._say(f"resumed from {resume_from} at step {self.step}")
-            self._resumed_layout = (
-                state.get("world_size"),
-                state.get("grad_accum"),
-            )
-        self._say(
-            f"model: {self.model.num_parameters():,} parameters on"
-            f" {self.device} (world size {self.dist.world_size})"
-        )
-
-        world = self.dist.world_size
-        self.grad_accum = (
-            math.ceil(t.tokens_per_step / (t.max_tokens * world))
-            if t.tokens_per_step
-            else t.grad_accum
-        )
+        self.tokens_seen = p.tokens_seen
+        t, world = self.config.train, self.dist.world_size
         self.sampler = TokenBatchSampler(
             self.examples,
             t.max_tokens,
@@ -217,11 +143,11 @@ class Trainer:
             rank=self.dist.rank,
             world_size=world,
         )
-        if resume_from is not None and self._resumed_layout != (
+        if run.resumed_from is not None and run.resumed_layout != (
             world,
             self.grad_accum,
         ):
-            saved_world, saved_accum = self._resumed_layout
+            saved_world, saved_accum = run.resumed_layout or (None, None)
             self._say(
                 "warning: the checkpoint was written with world size"
                 f" {saved_world} and grad_accum {saved_accum}, this run has"
@@ -248,7 +174,7 @@ class Trainer:
                 if self.out_dir and self.is_main
                 else None
             ),
-            resume_step=self.step if resume_from is not None else None,
+            resume_step=self.step if run.resumed_from is not None else None,
         )
         self.history = self.metrics.records
         self.interrupted = False
@@ -262,38 +188,22 @@ class Trainer:
         """Train until ``train.max_steps`` (or SIGINT/SIGTERM: checkpoint, then
         return). Returns the metrics."""
         t = self.config.train
-        info = {
-            **run_info(self.device, self.dist.world_size),
-            "config": self.config.to_dict(),
-            "data": str(self.filter_stats),
-            "parameters": self.model.num_parameters(),
-            "grad_accum": self.grad_accum,
-        }
-        start = self._start = time.perf_counter()
-        run_file = (
-            self.out_dir / "run.json"
-            if self.out_dir and self.is_main
-            else None
+        record = RunRecord.open(
+            (
+                self.out_dir / "run.json"
+                if self.out_dir and self.is_main
+                else None
+            ),
+            {
+                **run_info(self.device, self.dist.world_size),
+                "config": self.config.to_dict(),
+                "data": str(self.filter_stats),
+                "parameters": self.model.num_parameters(),
+                "grad_accum": self.grad_accum,
+                "start_step": self.step,
+            },
         )
-        # written now and again at the end, so that a killed segment leaves a
-        # record
-        if run_file is not None:
-            # a resumed run: keep the earlier segments' records
-            if run_file.is_file():
-                earlier = json.loads(run_file.read_text())
-                if earlier.get("status") == "running":
-                    earlier["status"] = (
-                        "killed (no final record: the process ended without"
-                        " finishing this segment)"
-                    )
-                info["earlier_segments"] = earlier.pop(
-                    "earlier_segments", []
-                ) + [earlier]
-        info["start_step"] = self.step
-        if run_file is not None:
-            run_file.write_text(
-                json.dumps({**info, "status": "running"}, indent=2) + "\n"
-            )
+        start = self._start = time.perf_counter()
         previous = self._install_signal_handlers()
         bar = tqdm(
             total=t.max_steps,
@@ -361,15 +271,13 @@ class Trainer:
             bar.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        if run_file is not None:
-            info.update(
-                wall_time_s=time.perf_counter() - start,
-                final_step=self.step,
-                interrupted=self.interrupted,
-                target_tokens=self.tokens_seen,
-                status="interrupted" if self.interrupted else "finished",
-            )
-            run_file.write_text(json.dumps(info, indent=2) + "\n")
+        record.close(
+            wall_time_s=time.perf_counter() - start,
+            final_step=self.step,
+            interrupted=self.interrupted,
+            target_tokens=self.tokens_seen,
+            status="interrupted" if self.interrupted else "finished",
+        )
         if self.lock is not None:
             # the folder is complete: another process may resume it
             self.lock.release()
@@ -617,17 +525,6 @@ class Trainer:
         shutdown(self.dist)
 
     # -- helpers --------------------------------------------------------------
-    def _make_tokenizer(self) -> Tokenizer:
-        if not (self.dist.enabled and self.out_dir):
-            return build_tokenizer(self.config.data, self.train_pairs)
-        # rank 0 trains it, the others read it
-        path = self.out_dir / "tokenizer.json"
-        if self.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            build_tokenizer(self.config.data, self.train_pairs).save(path)
-        barrier(self.dist)
-        return Tokenizer.load(path)
-
     def _install_signal_handlers(self) -> dict:
         if threading.current_thread() is not threading.main_thread():
             return {}
