@@ -172,14 +172,14 @@ class MultiHeadAttention(nn.Module):
         # (B, T, h*d) -> (B, h, T, d)
         return x.view(b, t, self.n_heads, d).transpose(1, 2)
 
-    def project_query(self, query: Tensor, offset: int = 0) -> Tensor:
+    def project_query(self, query: Tensor, offset: int | Tensor = 0) -> Tensor:
         """(B, T_q, D) -> (B, h, T_q, d_k); with RoPE, rotated as positions
         ``offset``, ``offset + 1``, ..."""
         q = self._split(self.w_q(query), self.d_k)
         return q if self.rope is None else self.rope(q, offset)
 
     def project_kv(
-        self, key: Tensor, value: Tensor, offset: int = 0
+        self, key: Tensor, value: Tensor, offset: int | Tensor = 0
     ) -> tuple[Tensor, Tensor]:
         """(B, T_k, D) -> (B, h, T_k, d_k) and (B, h, T_k, d_v); cached
         decoding stores these (keys already rotated, with RoPE)."""
@@ -197,7 +197,7 @@ class MultiHeadAttention(nn.Module):
         *,
         is_causal: bool = False,
         need_weights: bool = False,
-        offset: int = 0,
+        offset: int | Tensor = 0,
     ) -> tuple[Tensor, Tensor | None]:
         """Attend from ``query`` (B, T_q, D), at positions ``offset``, ... (for
         RoPE), to already projected heads ``k``, ``v``."""

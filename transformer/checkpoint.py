@@ -41,8 +41,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, save_model
 
+from transformer.build import Model, build_model
 from transformer.config import ModelConfig
-from transformer.model import Transformer
 
 MODEL, MODEL_CONFIG, RUN_CONFIG, TOKENIZER = (
     "model.safetensors",
@@ -247,7 +247,7 @@ def load_run_config(path: str | Path) -> dict[str, Any] | None:
 
 
 def load_weights(
-    model: Transformer, path: str | Path, *, verify: bool = True
+    model: Model, path: str | Path, *, verify: bool = True
 ) -> None:
     """Load a checkpoint's weights into ``model``, whose config must equal the
     checkpoint's."""
@@ -288,7 +288,7 @@ def load_model(
     device: str | torch.device = "cpu",
     *,
     verify: bool = True,
-) -> Transformer:
+) -> Model:
     """A model folder (a checkpoint, an average, a shipped model) as a model
     in eval mode, in one line: ``load_model("models/multi30k-de-en")``.
 
@@ -300,7 +300,7 @@ def load_model(
     if verify:
         verify_checkpoint(path)
     with torch.device("meta"):
-        model = Transformer(load_model_config(path))
+        model = build_model(load_model_config(path))
     model = model.to_empty(device=device)
     for module in model.modules():
         reset = getattr(module, "reset_buffers", None)

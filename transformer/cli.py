@@ -290,7 +290,7 @@ def _load(args: argparse.Namespace):
 
 def _translate(args: argparse.Namespace) -> int:
     from transformer.decode import translate
-    from transformer.decode.translate import too_long
+    from transformer.decode.translate import max_source_tokens, too_long
 
     sentences = args.sentences or [line.rstrip("\n") for line in sys.stdin]
     for i, sentence in enumerate(sentences, 1):
@@ -313,7 +313,7 @@ def _translate(args: argparse.Namespace) -> int:
     for i, n in too_long(model, tokenizer, sentences):
         print(
             f"warning: input {i + 1} has {n} tokens; only its first"
-            f" {model.config.max_len - 1} are translated (the model's max_len"
+            f" {max_source_tokens(model)} are translated (the model's max_len"
             f" is {model.config.max_len})",
             file=sys.stderr,
         )

@@ -20,6 +20,8 @@ from transformer.scoring import SCORINGS, Scoring
 
 Positional = Literal["sinusoidal", "learned", "rope"]
 EmbedInit = Literal["xavier", "normal"]
+Architecture = Literal["encoder_decoder", "decoder_only", "prefix_lm"]
+ARCHITECTURES = ("encoder_decoder", "decoder_only", "prefix_lm")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,9 @@ class ModelConfig:
     attention_scoring: Scoring = "scaled_dot"
     # "normal": N(0, d_model^-0.5) as in tensor2tensor and fairseq
     embed_init: EmbedInit = "xavier"
+    # "decoder_only": one causal stack over source <sep> target (GPT);
+    # "prefix_lm": the same, the source seen bidirectionally (after the paper)
+    architecture: Architecture = "encoder_decoder"
     pad_id: int = 0
 
     def __post_init__(self) -> None:
@@ -134,6 +139,20 @@ class ModelConfig:
             raise ValueError(
                 "ModelConfig.embed_init must be 'xavier' or 'normal', got"
                 f" {self.embed_init!r}"
+            )
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                "ModelConfig.architecture must be one of"
+                f" {', '.join(ARCHITECTURES)}, got {self.architecture!r}"
+            )
+        if self.architecture != "encoder_decoder" and (
+            not self.share_embeddings or self.tgt_vocab_size is not None
+        ):
+            raise ValueError(
+                f"ModelConfig.architecture={self.architecture!r} reads source"
+                " and target as one sequence, so it needs one shared"
+                " vocabulary: set share_embeddings=True and"
+                " tgt_vocab_size=None (a joint BPE, data.tokenizer='bpe')"
             )
         if self.norm not in ("layer", "rms"):
             raise ValueError(

@@ -79,7 +79,13 @@ class PositionalEncoding(nn.Module):
                 self.table.device
             )
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+    def forward(self, x: Tensor, offset: int | Tensor = 0) -> Tensor:
+        """Add the rows of positions ``offset, ..., offset + T - 1``, or, with
+        ``offset`` a (B, T) tensor of positions, row ``offset[b, t]`` to
+        ``x[b, t]`` (a decoder-only model's left-padded rows; the model
+        checks them against ``max_len`` once per forward pass)."""
+        if isinstance(offset, Tensor):
+            return x + self.table[offset].to(x.dtype)  # (B, T, D)
         length = x.size(1)
         if offset + length > self.max_len:
             raise ValueError(

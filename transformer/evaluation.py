@@ -32,8 +32,8 @@ from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.metrics.base import Metric
 
 if TYPE_CHECKING:
+    from transformer.build import Model
     from transformer.data.tokenizer import Tokenizer
-    from transformer.model import Transformer
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def score_corpus(
 
 
 def evaluate_translations(
-    model: Transformer,
+    model: Model,
     tokenizer: Tokenizer,
     pairs: Sequence[tuple[str, str]],
     *,

@@ -15,6 +15,13 @@ feed-forward layers count their third matrix. The second counts Q K^T and the
 weighted sum of V: encoder self-attention over S keys (S/T times per target
 token), causal decoder self-attention over T/2 keys on average, and
 cross-attention over S keys. Shapes: S source length, T target length.
+
+A decoder-only model (``architecture="decoder_only"`` or ``"prefix_lm"``) runs
+every layer on the source columns too, so its layers' parameters are weighted
+by (S + T) / T (the output projection is not: it runs on the target); its
+attention is causal over all S + T positions ((S + T)^2 / 2
+key pairs), or, in a prefix LM, bidirectional over the source (S^2) and causal
+over the target with the whole source visible (T S + T^2 / 2).
 """
 
 from __future__ import annotations
@@ -35,6 +42,15 @@ def flops_per_target_token(
     attn_q_o = d * hk + hv * d  # W^Q and W^O: once per query position
     attn_k_v = d * hk + d * hv  # W^K and W^V: once per key position
     enc = attn_q_o + attn_k_v + ffn  # per source token
+    if c.architecture != "encoder_decoder":  # one stack over S + T columns
+        length = src_len + tgt_len
+        params = n * enc * length / tgt_len + d * c.target_vocab_size
+        pairs = (
+            length * length / 2
+            if c.architecture == "decoder_only"
+            else src_len * src_len + tgt_len * src_len + tgt_len**2 / 2
+        )
+        return 6 * params + 6 * 2 * n * hk * pairs / tgt_len
     # per target token: self-attention, cross Q/O, FFN
     dec = (attn_q_o + attn_k_v) + attn_q_o + ffn
     # cross-attention K/V: per source token (computed once per memory position)

@@ -34,6 +34,13 @@ def head_statistics(
     the next, the last key (EOS), normalised entropy (0 = one key, 1 =
     uniform), and the correlation between query position and the position of
     its largest weight (``alignment``, 1 = monotone)."""
+    unknown = sorted(set(maps) - set(KINDS))
+    if unknown:
+        raise ValueError(
+            f"head_statistics reads the encoder-decoder's attention maps"
+            f" ({', '.join(KINDS)}), got {', '.join(unknown)}: a decoder-only"
+            " model's maps are not supported"
+        )
     out: dict[tuple[str, int, int], dict[str, float]] = {}
     for kind in KINDS:
         for layer, weights in enumerate(maps.get(kind, [])):

@@ -20,6 +20,26 @@ from transformer.norms import make_norm
 from transformer.rope import RotaryEmbedding
 
 
+def init_parameters(model: nn.Module, config: ModelConfig) -> None:
+    """Xavier-uniform for every weight matrix, zero biases; embeddings
+    Xavier-uniform or, with ``embed_init="normal"``, N(0, d_model^-0.5) (then
+    embedding x sqrt(d_model) has unit variance). The padding row stays
+    zero."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            if config.embed_init == "normal":
+                nn.init.normal_(module.weight, std=config.d_model**-0.5)
+            else:
+                nn.init.xavier_uniform_(module.weight)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+
+
 class Encoder(nn.Module):
     """A stack of N encoder layers (§3.1). With pre-norm, a final LayerNorm
     closes the stack."""
@@ -104,6 +124,13 @@ class Transformer(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        if config.architecture != "encoder_decoder":
+            raise ValueError(
+                f"Transformer is the encoder-decoder of §3; a config with"
+                f" architecture={config.architecture!r} builds a"
+                " transformer.DecoderOnlyTransformer (transformer.build_model"
+                " picks the class from the config)"
+            )
         self.config = config
         c = config
         self.src_embed = TokenEmbedding(
@@ -197,24 +224,8 @@ class Transformer(nn.Module):
 
     def reset_parameters(self) -> None:
         """Xavier-uniform for every weight matrix, zero biases; embeddings
-        Xavier-uniform or, with ``embed_init="normal"``, N(0, d_model^-0.5)
-        (then embedding x sqrt(d_model) has unit variance). The padding row
-        stays zero."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Embedding):
-                if self.config.embed_init == "normal":
-                    nn.init.normal_(
-                        module.weight, std=self.config.d_model**-0.5
-                    )
-                else:
-                    nn.init.xavier_uniform_(module.weight)
-                if module.padding_idx is not None:
-                    with torch.no_grad():
-                        module.weight[module.padding_idx].zero_()
+        Xavier-uniform or N(0, d_model^-0.5) (:func:`init_parameters`)."""
+        init_parameters(self, self.config)
 
     # -- the pieces -----------------------------------------------------------
     def src_mask(self, src: Tensor) -> Tensor:

@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
+from transformer.build import Model
 from transformer.decode import translate
-from transformer.model import Transformer
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
@@ -36,7 +36,7 @@ class Translator:
     """A trained model, its tokenizer and its decoding settings (beam 4, α =
     0.6 unless the run said otherwise)."""
 
-    model: Transformer
+    model: Model
     tokenizer: Any
     beam_size: int = 4
     alpha: float = 0.6

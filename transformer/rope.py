@@ -52,16 +52,25 @@ class RotaryEmbedding(nn.Module):
             cos, sin = self._tables()
         self.cos, self.sin = cos.to(device), sin.to(device)
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        length = x.size(-2)
-        if offset + length > self.max_len:
-            raise ValueError(
-                f"sequence positions {offset}..{offset + length - 1} exceed"
-                f" the rotary table (max_len={self.max_len}); truncate the"
-                " input or build the model with a larger ModelConfig.max_len"
-            )
-        cos = self.cos[offset : offset + length]
-        sin = self.sin[offset : offset + length]
+    def forward(self, x: Tensor, offset: int | Tensor = 0) -> Tensor:
+        """Rotate (B, h, T, d) by positions ``offset, ..., offset + T - 1``,
+        or, with ``offset`` a (B, T) tensor, row b's position t by
+        ``offset[b, t]`` (a decoder-only model's left-padded rows; the model
+        checks them against ``max_len`` once per forward pass)."""
+        if isinstance(offset, Tensor):
+            # (B, T, d/2) -> (B, 1, T, d/2): the same angles for every head
+            cos, sin = self.cos[offset][:, None], self.sin[offset][:, None]
+        else:
+            length = x.size(-2)
+            if offset + length > self.max_len:
+                raise ValueError(
+                    f"sequence positions {offset}..{offset + length - 1}"
+                    f" exceed the rotary table (max_len={self.max_len});"
+                    " truncate the input or build the model with a larger"
+                    " ModelConfig.max_len"
+                )
+            cos = self.cos[offset : offset + length]
+            sin = self.sin[offset : offset + length]
         # In float32 (bf16 would blur the angles of far positions), then back.
         even, odd = x[..., 0::2].float(), x[..., 1::2].float()
         # (x_2i, x_2i+1) -> (x_2i cos - x_2i+1 sin, x_2i sin + x_2i+1 cos)

@@ -41,13 +41,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from transformer.build import Model
 from transformer.decode.stepper import (
     Hypothesis,
-    ModelStepDecoder,
     StepDecoder,
     max_output_lengths,
+    step_decoder,
 )
-from transformer.model import Transformer
 
 NEG_INF = float("-inf")
 
@@ -177,7 +177,7 @@ def beam_search(
 
 @torch.no_grad()
 def beam_decode(
-    model: Transformer,
+    model: Model,
     src: Tensor,
     *,
     beam_size: int = 4,
@@ -193,7 +193,7 @@ def beam_decode(
             "decode with the model in eval mode (call model.eval()): dropout"
             " would be random"
         )
-    decoder = ModelStepDecoder(model, src, repeat=beam_size)
+    decoder = step_decoder(model, src, repeat=beam_size)
     return beam_search(
         decoder,
         max_output_lengths(model, src, extra_len),

@@ -2,10 +2,10 @@
 and reordering.
 
 Greedy and beam search (``greedy.py``, ``beam.py``) only talk to a
-:class:`StepDecoder`. The real one, :class:`ModelStepDecoder`, runs the
-Transformer's decoder one position at a time with its key/value cache
-(``model.new_cache()``); the tests plug in a fake with fixed per-step
-probabilities.
+:class:`StepDecoder`. The real ones, :class:`ModelStepDecoder` and
+:class:`DecoderOnlyStepDecoder` (``step_decoder`` picks by model), run the
+model one position at a time with its key/value cache; the tests plug in a
+fake with fixed per-step probabilities.
 
 Shapes: B sentences, K beams, N = B·K rows (hypotheses), S source length, V
 vocabulary size.
@@ -19,6 +19,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from transformer.build import Model
+from transformer.decoder_only import DecoderOnlyTransformer
 from transformer.model import Transformer
 
 
@@ -81,15 +83,48 @@ class ModelStepDecoder:
         self.cache.reorder(index)
 
 
+class DecoderOnlyStepDecoder:
+    """Cached incremental decoding with a :class:`DecoderOnlyTransformer`
+    (eval mode): the source runs through the stack once (``prefill``), its
+    cache is repeated ``repeat`` times (beams), then one token per step."""
+
+    def __init__(
+        self, model: DecoderOnlyTransformer, src: Tensor, repeat: int = 1
+    ) -> None:
+        self.model = model
+        self.cache = model.prefill(src)
+        self.cache.repeat_interleave(repeat)
+
+    def step(self, tokens: Tensor) -> Tensor:
+        tokens = tokens.to(self.cache.real.device)
+        logits = self.model.step(tokens[:, None], self.cache)  # (N, 1, V)
+        return torch.log_softmax(logits[:, -1].float(), dim=-1)  # (N, V)
+
+    def reorder(self, index: Tensor) -> None:
+        self.cache.reorder(index.to(self.cache.real.device))
+
+
+def step_decoder(model: Model, src: Tensor, repeat: int = 1) -> StepDecoder:
+    """The :class:`StepDecoder` of ``model``: encoder-decoder or decoder-only
+    (``repeat`` rows per sentence, for beams)."""
+    if isinstance(model, DecoderOnlyTransformer):
+        return DecoderOnlyStepDecoder(model, src, repeat)
+    return ModelStepDecoder(model, src, repeat)
+
+
 def max_output_lengths(
-    model: Transformer, src: Tensor, extra: int = 50
+    model: Model, src: Tensor, extra: int = 50
 ) -> list[int]:
     """§6.1: "maximum output length to input length + 50", per sentence,
     counting EOS.
 
     The input length counts the real (non-padding) source tokens, so a sentence
     gets the same limit in a batch as alone. Capped so that every decoder
-    position fits the positional table.
+    position fits the positional table (which a decoder-only model shares
+    between the source's n positions and the output's).
     """
     lengths = (src != model.config.pad_id).sum(dim=1).tolist()
-    return [min(n + extra, model.config.max_len) for n in lengths]
+    room = model.config.max_len
+    if isinstance(model, DecoderOnlyTransformer):
+        return [max(1, min(n + extra, room - n)) for n in lengths]
+    return [min(n + extra, room) for n in lengths]

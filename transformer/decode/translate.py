@@ -7,9 +7,9 @@ from typing import Protocol
 
 import torch
 
+from transformer.build import Model
 from transformer.decode.beam import beam_decode
 from transformer.decode.greedy import greedy_decode
-from transformer.model import Transformer
 
 
 class TextTokenizer(Protocol):
@@ -26,7 +26,7 @@ class TextTokenizer(Protocol):
 
 @torch.no_grad()
 def translate(
-    model: Transformer,
+    model: Model,
     tokenizer: TextTokenizer,
     sentences: list[str],
     *,
@@ -56,10 +56,9 @@ def translate(
     try:
         device = next(model.parameters()).device
         # longer inputs are cut to fit the positional table (§3.5)
-        max_src = model.config.max_len
+        limit = max_source_tokens(model)
         encoded = [
-            tokenizer.encode(s)[: max_src - 1] + [tokenizer.eos_id]
-            for s in sentences
+            tokenizer.encode(s)[:limit] + [tokenizer.eos_id] for s in sentences
         ]
         order = sorted(
             (i for i in range(len(encoded)) if sentences[i].strip()),
@@ -97,12 +96,22 @@ def translate(
     return outputs
 
 
+def max_source_tokens(model: Model) -> int:
+    """The most source tokens (before EOS) that :func:`translate` keeps: all
+    but one row of the positional table for the encoder-decoder (EOS takes
+    the last); a one-stack model shares its table between the source and the
+    output, so the source gets half of it."""
+    if model.config.architecture == "encoder_decoder":
+        return model.config.max_len - 1
+    return model.config.max_len // 2 - 1
+
+
 def too_long(
-    model: Transformer, tokenizer: TextTokenizer, sentences: list[str]
+    model: Model, tokenizer: TextTokenizer, sentences: list[str]
 ) -> list[tuple[int, int]]:
     """(index, number of tokens) of the sentences that :func:`translate` will
-    cut to the model's ``max_len``."""
-    limit = model.config.max_len - 1
+    cut to :func:`max_source_tokens`."""
+    limit = max_source_tokens(model)
     return [
         (i, n)
         for i, s in enumerate(sentences)

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
+from transformer.build import Model
 from transformer.checkpoint import (  # noqa: F401  (re-exported)
     MANIFEST,
     MODEL,
@@ -46,7 +47,6 @@ from transformer.checkpoint import (  # noqa: F401  (re-exported)
     write_checkpoint,
     write_json,
 )
-from transformer.model import Transformer
 from transformer.train.state import (
     optimizer_from_flat,
     optimizer_to_flat,
@@ -57,7 +57,7 @@ from transformer.train.state import (
 
 def save_checkpoint(
     path: str | Path,
-    model: Transformer,
+    model: Model,
     *,
     tokenizer: Any = None,
     run_config: dict[str, Any] | None = None,

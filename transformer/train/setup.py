@@ -23,14 +23,15 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from transformer.build import Model, build_model
 from transformer.checkpoint import (
     CheckpointError,
     load_tokenizer,
     load_weights,
     with_intact_hint,
 )
+from transformer.config import ModelConfig
 from transformer.data import Pair, Tokenizer, encode_pairs, load_pairs
-from transformer.model import Transformer
 from transformer.train.checkpoint import load_training_state
 from transformer.train.config import RunConfig
 from transformer.train.datasets import build_tokenizer
@@ -72,7 +73,7 @@ class TrainingRun:
     examples: list[Any]  # encoded training pairs
     val_examples: list[Any]
     filter_stats: Any  # what encoding dropped (too long, empty)
-    model: Transformer
+    model: Model
     optimizer: torch.optim.Optimizer
     schedule: TransformerSchedule
     grad_accum: int  # micro-batches per optimizer step on each process
@@ -128,7 +129,7 @@ def build_run(
     model_config = config.model_config(
         tokenizer.vocab_size, pad_id=tokenizer.pad_id
     )
-    max_len = config.data.max_len or model_config.max_len
+    max_len = pair_max_len(config.data.max_len, model_config)
     examples, filter_stats = encode_pairs(
         train_pairs, tokenizer, max_len=max_len
     )
@@ -136,7 +137,7 @@ def build_run(
     say(f"data: {filter_stats}; {len(val_examples)} validation pairs")
 
     torch.manual_seed(t.seed)
-    model = Transformer(model_config).to(device)
+    model = build_model(model_config).to(device)
     optimizer = build_optimizer(model, betas=tuple(t.betas), eps=t.adam_eps)
     schedule = TransformerSchedule(
         model_config.d_model, t.warmup_steps, t.lr_scale
@@ -207,3 +208,22 @@ def _make_tokenizer(
         build_tokenizer(config.data, train_pairs).save(path)
     barrier(dist)
     return Tokenizer.load(path)
+
+
+def pair_max_len(data_max_len: int | None, model: ModelConfig) -> int:
+    """The longest source (tokens + EOS) and target (+ BOS) a pair may have to
+    be trained on: ``data.max_len``, else the positional table. A one-stack
+    model (decoder-only, prefix LM) puts both sides in one table, so each
+    gets half of it."""
+    if model.architecture == "encoder_decoder":
+        return data_max_len or model.max_len
+    half = model.max_len // 2
+    if data_max_len is not None and data_max_len > half:
+        raise ValueError(
+            f"data.max_len={data_max_len} lets a source and a target of"
+            f" {data_max_len} tokens each through, but a"
+            f" model.architecture={model.architecture!r} model reads both in"
+            f" one positional table of model.max_len={model.max_len}; set"
+            f" data.max_len <= {half} or raise model.max_len"
+        )
+    return data_max_len or half
