@@ -22,86 +22,17 @@ training was interrupted resumes from its newest checkpoint.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import torch
-
-from transformer.checkpoint import (
-    list_checkpoints,
-    load_model,
-    load_tokenizer,
-)
-from transformer.data import load_pairs
-from transformer.evaluation import evaluate_translations
-from transformer.table3 import Row, run_name, table3_rows, train_command
+from transformer.row_runs import record, train
+from transformer.table3 import run_name, table3_rows, train_command
 from transformer.train.config import RunConfig
-from transformer.train.runinfo import run_info
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "table3-cpu.toml"
 BASE_SEEDS = (0, 1, 2)  # the base row's seeds: the table's noise
-
-
-def finished(run_dir: Path) -> bool:
-    """The trainer ran to max_steps (an interrupted run is resumed, not
-    recorded)."""
-    path = run_dir / "run.json"
-    return (
-        path.is_file()
-        and json.loads(path.read_text()).get("status") == "finished"
-    )
-
-
-def record(run_dir: Path, out: Path, row: Row, seed: int, note: str) -> dict:
-    """Decode the validation split from the last checkpoint; write the
-    record."""
-    started = time.perf_counter()
-    last = list_checkpoints(run_dir / "checkpoints")[-1]
-    trained = json.loads((run_dir / "run.json").read_text())
-    run = RunConfig.from_dict(trained["config"], source=str(run_dir))
-    pairs = load_pairs(run.data, "val")
-    model, tokenizer = load_model(last), load_tokenizer(last)
-    beam, alpha = run.decode.beam_size, run.decode.alpha
-    t0 = time.perf_counter()
-    scores, hyps = evaluate_translations(
-        model, tokenizer, pairs, beam_size=beam, alpha=alpha
-    )
-    decode_s = time.perf_counter() - t0
-    out.mkdir(parents=True, exist_ok=True)
-    evaluation = {
-        **scores.to_dict(),
-        "beam_size": beam,
-        "alpha": alpha,
-        "decode_s": decode_s,
-        "model": {"path": str(last), "steps": [trained["final_step"]]},
-    }
-    (out / "eval-val.json").write_text(json.dumps(evaluation, indent=2) + "\n")
-    (out / "hyps-val.txt").write_text("".join(h + "\n" for h in hyps))
-    for file in ("run.json", "metrics.jsonl"):
-        shutil.copyfile(run_dir / file, out / file)
-    (out / "record.json").write_text(
-        json.dumps(
-            {
-                **run_info(torch.device("cpu"), 1),
-                "table3_row": row.name,
-                "block": row.block,
-                "change": row.change,
-                "seed": seed,
-                "parameters": model.num_parameters(),
-                "note": note,
-                "record_wall_s": time.perf_counter() - started,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    return evaluation
 
 
 def main() -> None:
@@ -195,23 +126,18 @@ def main() -> None:
                 flush=True,
             )
             continue
-        if not finished(run_dir):
-            # an interrupted run resumes; a folder without checkpoints starts
-            # over (it holds nothing to lose)
-            resume = (
-                ["--resume"]
-                if list_checkpoints(run_dir / "checkpoints")
-                else ["--overwrite"]
-                if run_dir.exists()
-                else []
-            )
-            print(f"{name}: {' '.join(command + resume)}", flush=True)
-            code = subprocess.call(
-                [sys.executable, *command[1:], *resume], cwd=Path.cwd()
-            )
-            if code != 0 or not finished(run_dir):
-                sys.exit(f"error: training {name} failed (exit {code})")
-        scores = record(run_dir, out, row, seed, args.note)
+        try:
+            train(name, command, run_dir)
+        except RuntimeError as e:
+            sys.exit(f"error: {e}")
+        info = {
+            "table3_row": row.name,
+            "block": row.block,
+            "change": row.change,
+            "seed": seed,
+            "note": args.note,
+        }
+        scores = record(run_dir, out, ("val",), info)["val"]
         print(
             f"{name}: val BLEU {scores['bleu']:.2f}"
             f" ({scores['bleu_signature']}), recorded in {out}",

@@ -58,7 +58,7 @@ class Row:
         """The row's changes as ``--set TABLE.KEY=VALUE`` arguments (TOML
         values) of ``python -m transformer train``."""
         return [
-            f"{table}.{key}={_toml(value)}"
+            f"{table}.{key}={toml_value(value)}"
             for table, values in (("model", self.model), ("train", self.train))
             for key, value in values.items()
         ]
@@ -88,7 +88,8 @@ def train_command(
     ]
 
 
-def _toml(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """A Python value as a TOML value (for ``--set TABLE.KEY=VALUE``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

@@ -1,0 +1,158 @@
+r"""Train and record the comparisons of the chapters before and after the
+paper: encoder-decoder vs decoder-only vs prefix LM, the paper's block vs the
+LLaMA-era block, and the scoring functions of §3.2.1 as d_k grows.
+
+    python scripts/compare.py list                      # every row, done?
+    python scripts/compare.py run base decoder-only prefix-lm
+    python scripts/compare.py run --group block         # one group
+    python scripts/compare.py run --all                 # every row not done
+
+Each row is the base of ``configs/table3-cpu.toml`` (Table 3's base at CPU
+scale) with the row's change (``transformer/comparisons.py``), trained with
+``python -m transformer train`` into ``runs/compare-<row>`` at the base's
+budget, then recorded: the validation and test splits decoded with beam search
+(beam 4, α = 0.6) from the **last** checkpoint, without averaging, into
+``results/runs/compare-<row>/`` (``run.json``, ``metrics.jsonl``,
+``eval-{val,test}.json``, ``hyps-{val,test}.txt``, ``record.json``), with
+the ranks of its attention matrices on 100 validation sentences
+(``attention-spectra.json``, ``transformer/rank.py``).
+
+A row already recorded is skipped (``--overwrite`` re-records it); a row whose
+training was interrupted resumes from its newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from transformer.checkpoint import list_checkpoints, load_model, load_tokenizer
+from transformer.comparisons import run_name, train_command, variants
+from transformer.data import encode_pairs, load_pairs
+from transformer.rank import attention_spectra
+from transformer.row_runs import record, train
+from transformer.train.config import RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "table3-cpu.toml"
+GROUPS = ("base", "architecture", "block", "scoring")
+SPECTRA_SENTENCES = 100  # validation pairs whose attention ranks are stored
+
+
+def record_spectra(run_dir: Path, out: Path) -> None:
+    """The rank statistics of the last checkpoint's attention matrices on the
+    first validation pairs (``transformer/rank.py``), for the chapter after
+    the paper: ``attention-spectra.json``."""
+    last = list_checkpoints(run_dir / "checkpoints")[-1]
+    model, tokenizer = load_model(last), load_tokenizer(last)
+    trained = json.loads((run_dir / "run.json").read_text())
+    run = RunConfig.from_dict(trained["config"], source=str(run_dir))
+    pairs = load_pairs(run.data, "val")[:SPECTRA_SENTENCES]
+    examples, _ = encode_pairs(pairs, tokenizer)
+    spectra = attention_spectra(model, [(s, t[:-1]) for s, t in examples])
+    (out / "attention-spectra.json").write_text(
+        json.dumps(
+            {"sentences": len(examples), "split": "val", "kinds": spectra},
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("action", choices=("list", "run"))
+    p.add_argument("rows", nargs="*", help="row names, e.g. decoder-only")
+    p.add_argument("--all", action="store_true", help="every row")
+    p.add_argument(
+        "--group", choices=GROUPS, help="every row of one group (and base)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument(
+        "--config", type=Path, default=CONFIG, help="the base row's config"
+    )
+    p.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("runs"),
+        help="where the trainer writes (default runs/)",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "results" / "runs",
+        help="where records go (default results/runs)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="re-record rows already under --results",
+    )
+    p.add_argument("--note", default="", help="stored in record.json")
+    args = p.parse_args()
+
+    args.config = args.config.resolve()
+    if not args.config.is_file():
+        sys.exit(f"error: no config at {args.config}; pass --config FILE")
+    run = RunConfig.from_toml(args.config)
+    rows = {v.name: v for v in variants(run.model_config(run.data.vocab_size))}
+    unknown = [name for name in args.rows if name not in rows]
+    if unknown:
+        sys.exit(
+            f"error: no comparison named {', '.join(unknown)}; the rows are"
+            f" {', '.join(rows)} (python scripts/compare.py list)"
+        )
+    if args.rows:
+        todo = [rows[name] for name in args.rows]
+    elif args.group:
+        todo = [v for v in rows.values() if v.group in ("base", args.group)]
+    elif args.all or args.action == "list":
+        todo = list(rows.values())
+    else:
+        sys.exit("error: name the rows to run, or pass --group or --all")
+
+    for variant in todo:
+        name = run_name(variant, args.seed)
+        out, run_dir = args.results / name, args.runs / name
+        command = train_command(
+            os.path.relpath(args.config), variant, args.seed, str(run_dir)
+        )
+        # the file written last: a record cut short is done again
+        done = (out / "attention-spectra.json").is_file()
+        if args.action == "list":
+            state = "recorded" if done else "not recorded"
+            print(f"# {name} [{variant.group}] ({variant.change}): {state}")
+            print(" ".join(command))
+            continue
+        if done and not args.overwrite:
+            print(f"{name}: recorded in {out}, skipping", flush=True)
+            continue
+        try:
+            train(name, command, run_dir)
+        except RuntimeError as e:
+            sys.exit(f"error: {e}")
+        info = {
+            "comparison": variant.name,
+            "group": variant.group,
+            "change": variant.change,
+            "seed": args.seed,
+            "note": args.note,
+        }
+        scores = record(run_dir, out, ("val", "test"), info)
+        record_spectra(run_dir, out)
+        print(
+            f"{name}: val BLEU {scores['val']['bleu']:.2f}, test BLEU"
+            f" {scores['test']['bleu']:.2f}"
+            f" ({scores['test']['bleu_signature']}), recorded in {out}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
