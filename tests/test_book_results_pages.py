@@ -195,3 +195,103 @@ def test_model_variations_chapter_refuses_a_misnamed_row(
     _table3_record(tmp_path, "A-h4", a_h4 + overrides, 3.0, 20.0)
     with pytest.raises(CellExecutionError, match="is not the row 'A-h4'"):
         _execute("13_model_variations.ipynb", tmp_path, monkeypatch)
+
+
+def _compare_record(
+    results: Path, name: str, overrides: list[str], bleu: float
+) -> Path:
+    """A recorded comparison row, trained (in this fixture) as its row
+    says, scored on val and test."""
+    config = RunConfig.from_toml(
+        ROOT / "configs" / "table3-cpu.toml", overrides
+    )
+    folder = results / "runs" / f"compare-{name}"
+    _record(folder, config, bleu, ("val", "test"))
+    return folder
+
+
+def test_after_the_paper_chapter_shows_recorded_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for seed, bleu in ((0, 30.0), (1, 30.6), (2, 30.3)):
+        name = "base" + (f"-seed{seed}" if seed else "")
+        _table3_record(tmp_path, name, [f"train.seed={seed}"], 3.0, bleu)
+    _compare_record(tmp_path, "base", [], 30.0)
+    folder = _compare_record(
+        tmp_path,
+        "prefix-lm",
+        ['model.architecture="prefix_lm"', "model.n_layers=7"],
+        28.765,
+    )
+    spectrum = {
+        "matrices": 56,
+        "rank_fraction": 0.987,
+        "effective_rank_fraction": 0.654,
+        "full_rank_share": 0.5,
+        "spectrum": [1.0] + [0.1] * 9,
+        "length": 30.0,
+        "rtol": None,
+    }
+    (folder / "attention-spectra.json").write_text(
+        json.dumps(
+            {
+                "sentences": 100,
+                "split": "val",
+                "kinds": {"prefix-LM self-attention": spectrum},
+            }
+        )
+    )
+    text = _execute("16_after_the_paper.ipynb", tmp_path, monkeypatch)
+    assert "28.77" in text  # the row's BLEU, val and test
+    assert "spread 0.60" in text  # the base's seeds, from Table 3
+    assert "prefix-LM self-attention" in text and "0.654" in text
+    assert "FAKE GPU" in text  # provenance beside the numbers
+    assert "not yet run" in text  # the other rows
+    # the mask picture, the curves, the spectra, the block curves
+    assert text.count("<IMAGE>") == 4
+
+
+def test_after_the_paper_chapter_without_runs_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _execute("16_after_the_paper.ipynb", tmp_path, monkeypatch)
+    assert "The architectures: not yet run" in text
+    assert "Not yet run: no `compare-*` row is recorded yet" in text
+    assert text.count("<IMAGE>") == 1  # only the mask picture
+
+
+def test_after_the_paper_chapter_refuses_a_misnamed_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbclient.exceptions import CellExecutionError
+
+    _compare_record(tmp_path, "decoder-only", ["model.n_layers=7"], 20.0)
+    with pytest.raises(
+        CellExecutionError, match="is not the row 'decoder-only'"
+    ):
+        _execute("16_after_the_paper.ipynb", tmp_path, monkeypatch)
+
+
+def test_before_the_paper_chapter_shows_recorded_scoring_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _compare_record(
+        tmp_path,
+        "dot-dk64",
+        ['model.attention_scoring="dot"', "model.n_heads=2"],
+        25.432,
+    )
+    text = _execute("15_before_the_paper.ipynb", tmp_path, monkeypatch)
+    assert "25.43" in text  # its val and test BLEU
+    assert "not yet run" in text  # the other rows
+    assert text.count("<IMAGE>") == 1  # BLEU against d_k
+
+
+def test_before_the_paper_chapter_refuses_a_misnamed_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbclient.exceptions import CellExecutionError
+
+    _compare_record(tmp_path, "dot-dk64", ["model.n_heads=2"], 20.0)
+    with pytest.raises(CellExecutionError, match="is not the row 'dot-dk64'"):
+        _execute("15_before_the_paper.ipynb", tmp_path, monkeypatch)
