@@ -18,7 +18,8 @@ ours-fast
     the trainer's defaults: bf16 autocast where the device has bf16 (else
     fp32), the fused chunked projection + loss (train.fused_loss), float32
     attention on the CPU, and on a CPU the allocator setting
-    (train.tune_allocator)
+    (train.tune_allocator) and dropout masks drawn from random bits
+    (train.dropout_masks)
 torch-fp32
     torch.nn.Transformer of the same size, float32, F.cross_entropy on the
     logits
@@ -62,9 +63,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from transformer import ModelConfig, Transformer
+from transformer.dropout import use_bits_masks
 from transformer.embeddings import sinusoidal_table
 from transformer.flops import flops_per_target_token
-from transformer.train.device import autocast_dtype, tune_cpu_allocator
+from transformer.train.device import (
+    autocast_dtype,
+    dropout_bits,
+    tune_cpu_allocator,
+)
 from transformer.train.loss import (
     label_smoothed_cross_entropy,
     projected_label_smoothed_cross_entropy,
@@ -187,6 +193,9 @@ def run_one(args: argparse.Namespace) -> dict:
     opt = torch.optim.Adam(
         model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9
     )
+    if args.which in ("ours-fast", "ours-compiled"):
+        # as the trainer does (train.dropout_masks = "auto")
+        use_bits_masks(model, dropout_bits(device, "auto"))
     forward = (
         torch.compile(model, dynamic=True)
         if args.which == "ours-compiled"

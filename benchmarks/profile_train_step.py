@@ -15,8 +15,9 @@ in one bucket:
   layers);
 - ``attention``: the fused scaled dot-product attention kernels (Eq. 1) and
   their backward;
-- ``layer norm``, ``dropout``, ``embeddings``, ``casts`` (dtype conversions:
-  autocast's bf16 copies);
+- ``layer norm``, ``dropout`` (PyTorch's or :mod:`transformer.dropout`'s
+  masks), ``embeddings``, ``casts`` (dtype conversions: autocast's bf16
+  copies);
 - ``optimizer``: gradient norm and Adam;
 - ``other``: every other operator (residual adds, ReLU, masks, reshapes...);
 - ``python and framework``: time in the forward, loss and backward that no
@@ -102,6 +103,17 @@ def bucket_of(name: str, shapes: list, phase: str, vocab: int) -> str:
     return "other"
 
 
+def in_bits_dropout(event) -> bool:
+    """Whether ``event`` runs inside :func:`transformer.dropout.bits_dropout`
+    (its forward label or its backward node): its operators (random bits, a
+    comparison, masked fill, scaling) are dropout's."""
+    while event is not None:
+        if event.name == "bits_dropout" or "_BitsDropout" in event.name:
+            return True
+        event = event.cpu_parent
+    return False
+
+
 def phase_of(event) -> str | None:
     """The innermost trainer label (data, forward, loss, backward, optimizer)
     at or above ``event``."""
@@ -134,9 +146,15 @@ def profile_steps(trainer: Trainer, steps: int) -> dict:
             continue
         phase = phase_of(event)
         if phase is not None:
-            ops[
-                bucket_of(event.name, event.input_shapes or [], phase, vocab)
-            ] += event.self_cpu_time_total
+            bucket = (
+                "dropout"
+                if phase not in ("data", "optimizer")
+                and in_bits_dropout(event)
+                else bucket_of(
+                    event.name, event.input_shapes or [], phase, vocab
+                )
+            )
+            ops[bucket] += event.self_cpu_time_total
     buckets = {k: ops.get(k, 0.0) for k in BUCKETS}
     # Data and optimizer: the whole labelled time (mostly Python for collate);
     # the rest of the forward, loss and backward time that no operator accounts

@@ -152,6 +152,10 @@ def test_overrides_take_toml_values_and_bare_words() -> None:
         ("data.vocab_size=1", r"'data.vocab_size' .* must be >= 64"),
         ("train.fused_loss=1", r"'train.fused_loss' .* must be bool"),
         ("train.precision='fp16'", r"'train.precision' .* must be one of"),
+        (
+            "train.dropout_masks='fast'",
+            r"'train.dropout_masks' .* must be one of",
+        ),
     ],
 )
 def test_bad_keys_and_values_are_named(override: str, match: str) -> None:

@@ -4,6 +4,7 @@ stop, SIGINT, metrics, DDP."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -384,3 +385,27 @@ def test_a_killed_segment_is_recorded_in_run_json(tmp_path: Path) -> None:
     )
     (killed,) = info["earlier_segments"]
     assert killed["status"].startswith("killed") and killed["start_step"] == 0
+
+
+@pytest.mark.parametrize("masks", ["auto", "bits", "torch"])
+def test_dropout_masks_setting_reaches_every_dropout(masks: str) -> None:
+    """train.dropout_masks picks the sampler of every dropout module ("auto":
+    bits on the CPU); a run with bits masks trains and repeats itself."""
+    from transformer.dropout import Dropout
+
+    def run() -> tuple[Trainer, list[float]]:
+        trainer = Trainer(
+            small_config(
+                "",
+                "train.max_steps=10",
+                "model.dropout=0.1",
+                f"train.dropout_masks='{masks}'",
+            )
+        )
+        return trainer, [r["loss"] for r in trainer.fit() if "loss" in r]
+
+    trainer, losses = run()
+    flags = {m.bits for m in trainer.model.modules() if isinstance(m, Dropout)}
+    assert flags == {masks != "torch"}
+    assert losses and all(math.isfinite(x) for x in losses)
+    assert run()[1] == losses

@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from transformer.config import ModelConfig
+from transformer.dropout import Dropout
 from transformer.embeddings import PositionalEncoding, TokenEmbedding
 from transformer.layers import EncoderLayer, LayerCache
 from transformer.masks import causal_mask
@@ -172,7 +173,7 @@ class DecoderOnlyTransformer(nn.Module):
                 c.d_model, c.max_len, learned=c.positional == "learned"
             )
         )
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
         self.layers = nn.ModuleList(
             [
                 DecoderOnlyLayer(

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from transformer.attention import MultiHeadAttention
+from transformer.dropout import Dropout
 from transformer.feed_forward import Activation, PositionwiseFeedForward
 from transformer.norms import Norm, make_norm
 from transformer.rope import RotaryEmbedding
@@ -41,7 +42,7 @@ class Residual(nn.Module):
     ) -> None:
         super().__init__()
         self.norm = make_norm(norm, d_model, eps)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm_first = norm_first
 
     def forward(

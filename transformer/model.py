@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from transformer.config import ModelConfig
+from transformer.dropout import Dropout
 from transformer.embeddings import PositionalEncoding, TokenEmbedding
 from transformer.layers import DecoderLayer, EncoderLayer, LayerCache
 from transformer.masks import padding_mask
@@ -164,7 +165,7 @@ class Transformer(nn.Module):
             else PositionalEncoding(c.d_model, c.max_len, learned=learned)
         )
         # on the sums of embeddings and positions (§5.4)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
 
         def layer_kwargs() -> dict:
             return dict(

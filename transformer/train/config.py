@@ -49,6 +49,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model for training
     # projection + loss in chunks, padding skipped, no (N, V) logits held
     fused_loss: bool = True
+    # dropout masks: auto (bits on the CPU, PyTorch's elsewhere) | bits (from
+    # raw random bits, P_drop rounded to a multiple of 2^-16) | torch
+    dropout_masks: str = "auto"
     # intra-op CPU threads (0: PyTorch's default, one per core)
     threads: int = 0
     # CPU, glibc: keep freed memory for reuse (fewer page faults; same numbers)
@@ -216,6 +219,10 @@ def _validate(config: RunConfig, source: str) -> None:
         "data.task": (config.data.task, tuple(TASKS)),
         "data.tokenizer": (config.data.tokenizer, ("bpe", "word")),
         "train.precision": (config.train.precision, ("auto", "bf16", "fp32")),
+        "train.dropout_masks": (
+            config.train.dropout_masks,
+            ("auto", "bits", "torch"),
+        ),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

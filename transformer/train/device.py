@@ -78,6 +78,27 @@ def autocast_dtype(
     )
 
 
+def dropout_bits(device: torch.device, masks: str = "auto") -> bool:
+    """Whether dropout draws its masks from raw random bits
+    (:func:`transformer.dropout.bits_dropout`) rather than with PyTorch's
+    Bernoulli sampling.
+
+    "auto" draws bits on the CPU, where PyTorch's masks cost about a tenth of
+    the small model's training step and bits cost a fraction of that
+    (``benchmarks/bench_dropout.py``), and PyTorch's masks elsewhere (fused
+    into one kernel on a GPU).
+    """
+    if masks == "bits":
+        return True
+    if masks == "torch":
+        return False
+    if masks == "auto":
+        return device.type == "cpu"
+    raise ValueError(
+        f"dropout_masks must be 'auto', 'bits' or 'torch', got {masks!r}"
+    )
+
+
 def autocast(
     device: torch.device, dtype: torch.dtype | None
 ) -> contextlib.AbstractContextManager:

@@ -190,22 +190,28 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
             if need_grad and compute != torch.float32
             else None
         )
+        # mean_k z_k = h . mean_k(w_k): the uniform term without a pass over
+        # the logits
+        w_mean = w.float().mean(dim=0)  # (D,)
         loss = torch.zeros((), dtype=torch.float32, device=h.device)
         nll = torch.zeros((), dtype=torch.float32, device=h.device)
         for start in range(0, n, chunk):
             end = min(start + chunk, n)
             y = labels[start:end, None]  # (n_c, 1)
             z = (h[start:end] @ w.t()).float()  # (n_c, V) logits
-            lse = torch.logsumexp(z, dim=-1)  # (n_c,)
-            token_nll = lse - z.gather(1, y).squeeze(1)  # -log p(y)
-            token_uniform = lse - z.mean(dim=-1)  # -mean_k log p(k)
+            # one fused kernel; then lse = z_y - log p(y)
+            log_p = torch.log_softmax(z, dim=-1)  # (n_c, V)
+            token_nll = -log_p.gather(1, y).squeeze(1)  # -log p(y)
+            lse = z.gather(1, y).squeeze(1) + token_nll  # (n_c,)
+            # -mean_k log p(k) = lse - mean_k z_k
+            token_uniform = lse - h[start:end].float() @ w_mean
             loss += (
                 (1.0 - smoothing) * token_nll + smoothing * token_uniform
             ).sum()
             nll += token_nll.sum()
             if need_grad:
                 # softmax - ε/V, in place
-                g = z.sub_(lse[:, None]).exp_().sub_(smoothing / vocab)
+                g = log_p.exp_().sub_(smoothing / vocab)
                 # - (1 - ε) onehot(y)
                 g.scatter_add_(1, y, g.new_full(y.shape, smoothing - 1.0))
                 g = g.to(compute)

@@ -45,6 +45,7 @@ RESUME_MAY_CHANGE = {
         "precision",
         "compile",
         "fused_loss",
+        "dropout_masks",
         "threads",
         "tune_allocator",
         "grad_accum",

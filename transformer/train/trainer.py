@@ -55,6 +55,7 @@ from transformer.data import (
     collate,
     load_pairs,
 )
+from transformer.dropout import use_bits_masks
 from transformer.train.checkpoint import (
     checkpoint_name,
     latest_checkpoint,
@@ -66,6 +67,7 @@ from transformer.train.device import (
     autocast,
     autocast_dtype,
     check_compile,
+    dropout_bits,
     memory_gb,
 )
 from transformer.train.distributed import all_reduce_sum, shutdown
@@ -156,6 +158,8 @@ class Trainer:
                 " uninterrupted run"
             )
         self.amp_dtype = autocast_dtype(self.device, t.precision)
+        # train.dropout_masks: who draws the dropout masks (same distribution)
+        use_bits_masks(self.model, dropout_bits(self.device, t.dropout_masks))
         module: torch.nn.Module = self.model
         if self.dist.enabled:
             module = DistributedDataParallel(
