@@ -6,9 +6,18 @@ run with the loss on full logits, same config and seed) are scored by the same
 code, independent of the trainer: teacher forcing in float32 on every
 validation pair, logits then ``label_smoothed_cross_entropy``.
 
-    python scripts/same_learning.py --fast runs/multi30k-de-en-step1000 \\
+    python scripts/same_learning.py \\
+        --fast runs/multi30k-de-en-fast/checkpoints/step_00001000 \\
         --fp32 runs/multi30k-de-en-fp32/checkpoints/step_00001000 \\
         --out results/runs/multi30k-de-en-fp32/same-learning.json
+
+``--fp32`` may also be a *recorded* float32 run (``results/runs/<name>/``,
+whose checkpoints are not kept): its trainer's validation record at the fast
+checkpoint's step is read from ``metrics.jsonl``. A float32 trainer validates
+exactly as this script does (float32 teacher forcing on every validation pair,
+label-smoothed loss and NLL per target token): for the recorded
+``multi30k-de-en-fp32`` run, this script's score of its step-1,000 checkpoint
+and its trainer's record agree to every digit (NLL 2.3410941626688286, both).
 """
 
 from __future__ import annotations
@@ -70,10 +79,48 @@ def validation_scores(path: Path) -> dict:
         "precision": run.train.precision,
         "fused_loss": run.train.fused_loss,
         "seed": run.train.seed,
+        "dropout_masks": run.train.dropout_masks,
         "loss": loss / tokens,
         "nll": nll / tokens,
         "ppl": math.exp(nll / tokens),
         "tokens": tokens,
+    }
+
+
+def recorded_scores(run_dir: Path, step: int) -> dict:
+    """The validation record at ``step`` of a recorded float32 run (see the
+    module docstring)."""
+    run = json.loads((run_dir / "run.json").read_text())
+    train = run["config"]["train"]
+    if train["precision"] != "fp32":
+        raise SystemExit(
+            f"error: {run_dir} was trained with precision"
+            f" {train['precision']!r}; only a float32 run validates as this"
+            " script does (give its checkpoint instead)"
+        )
+    records = [
+        json.loads(line)
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    val = [r for r in records if r.get("split") == "val" and r["step"] == step]
+    if not val:
+        steps = sorted(r["step"] for r in records if r.get("split") == "val")
+        raise SystemExit(
+            f"error: {run_dir}/metrics.jsonl has no validation record at step"
+            f" {step} (it has {steps}); compare equal steps"
+        )
+    return {
+        "checkpoint": None,
+        "record": str(run_dir / "metrics.jsonl"),
+        "step": step,
+        "precision": train["precision"],
+        "fused_loss": train["fused_loss"],
+        "seed": train["seed"],
+        "dropout_masks": train.get("dropout_masks", "torch"),
+        "loss": val[-1]["loss"],
+        "nll": val[-1]["nll"],
+        "ppl": math.exp(val[-1]["nll"]),
     }
 
 
@@ -89,11 +136,19 @@ def main() -> None:
         "--fp32",
         type=Path,
         required=True,
-        help="checkpoint of the float32 run, same step",
+        help=(
+            "checkpoint of the float32 run, same step; or a recorded float32"
+            " run folder (results/runs/<name>) to read its validation record"
+        ),
     )
     p.add_argument("--out", type=Path, help="write the comparison here (JSON)")
     args = p.parse_args()
-    fast, fp32 = validation_scores(args.fast), validation_scores(args.fp32)
+    fast = validation_scores(args.fast)
+    fp32 = (
+        validation_scores(args.fp32)
+        if (args.fp32 / "trainer_state.json").is_file()
+        else recorded_scores(args.fp32, fast["step"])
+    )
     if fast["step"] != fp32["step"]:
         raise SystemExit(
             f"error: the checkpoints are at steps {fast['step']} and"
