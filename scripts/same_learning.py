@@ -79,7 +79,7 @@ def validation_scores(path: Path) -> dict:
         "precision": run.train.precision,
         "fused_loss": run.train.fused_loss,
         "seed": run.train.seed,
-        "dropout_masks": run.train.dropout_masks,
+        "dropout_masks": sampler(load_run_config(path)),
         "loss": loss / tokens,
         "nll": nll / tokens,
         "ppl": math.exp(nll / tokens),
@@ -87,9 +87,46 @@ def validation_scores(path: Path) -> dict:
     }
 
 
+def sampler(config: dict) -> str:
+    """The dropout sampler a CPU run used: "torch" for a config written before
+    ``train.dropout_masks`` existed, "bits" for "auto" (on the CPU)."""
+    masks = config.get("train", {}).get("dropout_masks", "torch")
+    return "bits" if masks == "auto" else masks
+
+
+def same_setup(fast: dict, fp32: dict) -> None:
+    """Refuse two runs that differ in more than precision, loss and dropout
+    sampler: data, model, seed, batches, schedule."""
+    for key in ("data", "model"):
+        # keys both configs have (a config of an older commit lacks newer ones)
+        common = fast[key].keys() & fp32[key].keys()
+        if any(fast[key][k] != fp32[key][k] for k in common):
+            raise SystemExit(
+                f"error: the two runs have different {key} settings"
+                f" ({fast[key]} against {fp32[key]}); compare runs of one"
+                " config"
+            )
+    for key in ("seed", "max_tokens", "warmup_steps", "lr_scale"):
+        a, b = fast["train"].get(key), fp32["train"].get(key)
+        if a != b:
+            raise SystemExit(
+                f"error: train.{key} differs ({a} against {b}); compare runs"
+                " of one config"
+            )
+
+
 def recorded_scores(run_dir: Path, step: int) -> dict:
     """The validation record at ``step`` of a recorded float32 run (see the
     module docstring)."""
+    if (
+        not (run_dir / "run.json").is_file()
+        or not (run_dir / "metrics.jsonl").is_file()
+    ):
+        raise SystemExit(
+            f"error: {run_dir} is neither a checkpoint (trainer_state.json)"
+            " nor a recorded run (run.json and metrics.jsonl); give one of"
+            " the two"
+        )
     run = json.loads((run_dir / "run.json").read_text())
     train = run["config"]["train"]
     if train["precision"] != "fp32":
@@ -117,7 +154,7 @@ def recorded_scores(run_dir: Path, step: int) -> dict:
         "precision": train["precision"],
         "fused_loss": train["fused_loss"],
         "seed": train["seed"],
-        "dropout_masks": train.get("dropout_masks", "torch"),
+        "dropout_masks": sampler(run["config"]),
         "loss": val[-1]["loss"],
         "nll": val[-1]["nll"],
         "ppl": math.exp(val[-1]["nll"]),
@@ -144,11 +181,15 @@ def main() -> None:
     p.add_argument("--out", type=Path, help="write the comparison here (JSON)")
     args = p.parse_args()
     fast = validation_scores(args.fast)
-    fp32 = (
-        validation_scores(args.fp32)
-        if (args.fp32 / "trainer_state.json").is_file()
-        else recorded_scores(args.fp32, fast["step"])
-    )
+    if (args.fp32 / "trainer_state.json").is_file():
+        fp32 = validation_scores(args.fp32)
+        fp32_config = load_run_config(args.fp32)
+    else:
+        fp32 = recorded_scores(args.fp32, fast["step"])
+        fp32_config = json.loads((args.fp32 / "run.json").read_text())[
+            "config"
+        ]
+    same_setup(load_run_config(args.fast), fp32_config)
     if fast["step"] != fp32["step"]:
         raise SystemExit(
             f"error: the checkpoints are at steps {fast['step']} and"

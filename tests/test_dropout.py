@@ -69,7 +69,9 @@ def test_kept_elements_are_scaled_and_the_gradient_follows_the_mask(
     assert out.dtype == dtype and out.shape == x.shape
     kept = out != 0
     assert 0.05 < 1 - kept.float().mean().item() < 0.15
-    scale = 1.0 / (1.0 - p)
+    # one over the probability of being kept, P_drop rounded to 2^-16
+    scale = 65536 / (65536 - round(p * 65536))
+    assert abs(scale - 1 / (1 - p)) < 2e-5
     torch.testing.assert_close(out[kept], (x * scale)[kept])
     g = torch.randn_like(out)
     out.backward(g)
@@ -80,6 +82,21 @@ def test_the_expected_value_is_kept() -> None:
     torch.manual_seed(3)
     out = bits_dropout(torch.ones(1 << 20), 0.2)
     assert abs(out.mean().item() - 1.0) < 0.005
+
+
+def test_below_2_to_the_minus_17_nothing_is_dropped_or_scaled() -> None:
+    x = torch.randn(1000)
+    assert torch.equal(bits_dropout(x, 1e-6), x)
+
+
+def test_an_inplace_module_still_draws_bits() -> None:
+    module = Dropout(0.5, inplace=True)
+    module.bits = True
+    x = torch.ones(64, 64)
+    torch.manual_seed(8)
+    out = module(x)
+    torch.manual_seed(8)
+    assert torch.equal(out, bits_dropout(torch.ones(64, 64), 0.5))
 
 
 def test_the_seed_repeats_the_mask() -> None:
@@ -141,6 +158,22 @@ def test_a_model_switches_every_dropout_and_evaluates_the_same() -> None:
     assert torch.equal(a, model(src, tgt))
 
 
+def test_the_decoder_only_model_switches_too() -> None:
+    from transformer.build import build_model
+
+    config = ModelConfig(
+        n_layers=2,
+        d_model=32,
+        d_ff=64,
+        n_heads=4,
+        vocab_size=50,
+        architecture="decoder_only",
+    )
+    model = build_model(config)
+    # one for the embeddings, two residuals per layer
+    assert use_bits_masks(model) == 1 + 2 * 2
+
+
 def test_the_training_setting() -> None:
     assert dropout_bits(CPU) is True  # "auto" on the CPU
     assert dropout_bits(torch.device("cuda")) is False
@@ -148,3 +181,24 @@ def test_the_training_setting() -> None:
     assert dropout_bits(CPU, "torch") is False
     with pytest.raises(ValueError, match="'auto', 'bits' or 'torch'"):
         dropout_bits(CPU, "fast")
+
+
+def test_resuming_a_checkpoint_from_before_the_setting_says_how_to_keep_its_masks(
+    tmp_path,
+) -> None:
+    from transformer.train.run_dir import check_resume
+
+    saved = {"data": {}, "model": {"preset": "tiny"}, "train": {"seed": 0}}
+    current = {
+        "data": {},
+        "model": {"preset": "tiny"},
+        "train": {"seed": 0, "dropout_masks": "auto"},
+    }
+    with pytest.warns(UserWarning, match='dropout_masks="torch"'):
+        check_resume(saved, current, tmp_path)
+    current["train"]["dropout_masks"] = "torch"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_resume(saved, current, tmp_path)

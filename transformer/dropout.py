@@ -8,11 +8,11 @@ about a tenth of the small model's whole training step
 :func:`bits_dropout` draws the same kind of mask from raw random bits instead:
 one 64-bit random word gives four 16-bit numbers, each compared with a
 threshold, so an element is dropped with probability ``round(p * 2^16) /
-2^16`` (0.1 becomes 0.100006). Kept elements are scaled by ``1 / (1 - p)``,
-as ``nn.Dropout`` does.
+2^16`` (0.1 becomes 0.100006). Kept elements are scaled by one over the
+probability of being kept, as ``nn.Dropout`` does.
 
 Which mask is drawn is a training setting (``train.dropout_masks``, see
-:func:`transformer.train.device.dropout_masks`), applied to a built model by
+:func:`transformer.train.device.dropout_bits`), applied to a built model by
 :func:`use_bits_masks`; a model is built with PyTorch's masks.
 """
 
@@ -50,7 +50,10 @@ class _BitsDropout(torch.autograd.Function):
     def forward(ctx, x: Tensor, p: float) -> Tensor:  # type: ignore[override]
         drop = drop_mask(x.shape, p, x.device)
         ctx.save_for_backward(drop)
-        ctx.scale = 1.0 / (1.0 - p)
+        # 1 / (1 - the probability the mask really has), so the mean is kept
+        # exactly
+        kept = _LEVELS - round(p * _LEVELS)
+        ctx.scale = _LEVELS / kept
         return x.masked_fill(drop, 0.0).mul_(ctx.scale)
 
     @staticmethod
@@ -79,7 +82,7 @@ class Dropout(nn.Dropout):
     bits: bool = False
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.bits and not self.inplace:
+        if self.bits:  # out of place even with inplace=True
             return bits_dropout(x, self.p, self.training)
         return super().forward(x)
 

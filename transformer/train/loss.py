@@ -191,8 +191,10 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
             else None
         )
         # mean_k z_k = h . mean_k(w_k): the uniform term without a pass over
-        # the logits
-        w_mean = w.float().mean(dim=0)  # (D,)
+        # the logits. (D,) in float32; under bf16 this is the mean of the
+        # exact logits, not of the bf16-rounded ones: a difference far below
+        # the loss's own rounding
+        w_mean = w.mean(dim=0, dtype=torch.float32)
         loss = torch.zeros((), dtype=torch.float32, device=h.device)
         nll = torch.zeros((), dtype=torch.float32, device=h.device)
         for start in range(0, n, chunk):

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import socket
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,17 @@ def check_resume(
                     f"{table}.{key}: checkpoint {old.get(key)!r}, now"
                     f" {new.get(key)!r}"
                 )
+    if "dropout_masks" not in saved.get("train", {}) and current.get(
+        "train", {}
+    ).get("dropout_masks", "auto") in ("auto", "bits"):
+        warnings.warn(
+            f"{checkpoint} was written before train.dropout_masks existed, so"
+            " its run drew PyTorch's dropout masks; on the CPU this run draws"
+            " them from random bits (the same distribution, another draw)."
+            " To continue exactly, resume with"
+            ' --set train.dropout_masks="torch"',
+            stacklevel=2,
+        )
     if differences:
         raise RunDirError(
             f"cannot resume {checkpoint}: this config would continue a"

@@ -158,8 +158,9 @@ class Trainer:
                 " uninterrupted run"
             )
         self.amp_dtype = autocast_dtype(self.device, t.precision)
-        # train.dropout_masks: who draws the dropout masks (same distribution)
-        use_bits_masks(self.model, dropout_bits(self.device, t.dropout_masks))
+        # train.dropout_masks: which sampler draws the dropout masks
+        self.dropout_bits = dropout_bits(self.device, t.dropout_masks)
+        use_bits_masks(self.model, self.dropout_bits)
         module: torch.nn.Module = self.model
         if self.dist.enabled:
             module = DistributedDataParallel(
@@ -204,6 +205,11 @@ class Trainer:
                 "data": str(self.filter_stats),
                 "parameters": self.model.num_parameters(),
                 "grad_accum": self.grad_accum,
+                # what train.precision and train.dropout_masks resolved to
+                "autocast": str(self.amp_dtype).removeprefix("torch.")
+                if self.amp_dtype is not None
+                else None,
+                "dropout_sampler": "bits" if self.dropout_bits else "torch",
                 "start_step": self.step,
             },
         )
