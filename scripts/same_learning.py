@@ -41,6 +41,7 @@ from transformer.data import (
     load_pairs,
 )
 from transformer.train.config import RunConfig
+from transformer.train.device import recorded_sampler
 from transformer.train.loss import label_smoothed_cross_entropy
 from transformer.train.runinfo import run_info
 
@@ -79,19 +80,12 @@ def validation_scores(path: Path) -> dict:
         "precision": run.train.precision,
         "fused_loss": run.train.fused_loss,
         "seed": run.train.seed,
-        "dropout_masks": sampler(load_run_config(path)),
+        "dropout_masks": recorded_sampler(load_run_config(path)),
         "loss": loss / tokens,
         "nll": nll / tokens,
         "ppl": math.exp(nll / tokens),
         "tokens": tokens,
     }
-
-
-def sampler(config: dict) -> str:
-    """The dropout sampler a CPU run used: "torch" for a config written before
-    ``train.dropout_masks`` existed, "bits" for "auto" (on the CPU)."""
-    masks = config.get("train", {}).get("dropout_masks", "torch")
-    return "bits" if masks == "auto" else masks
 
 
 def same_setup(fast: dict, fp32: dict) -> None:
@@ -154,7 +148,7 @@ def recorded_scores(run_dir: Path, step: int) -> dict:
         "precision": train["precision"],
         "fused_loss": train["fused_loss"],
         "seed": train["seed"],
-        "dropout_masks": sampler(run["config"]),
+        "dropout_masks": recorded_sampler(run["config"]),
         "loss": val[-1]["loss"],
         "nll": val[-1]["nll"],
         "ppl": math.exp(val[-1]["nll"]),

@@ -181,6 +181,12 @@ def test_the_training_setting() -> None:
     assert dropout_bits(CPU, "torch") is False
     with pytest.raises(ValueError, match="'auto', 'bits' or 'torch'"):
         dropout_bits(CPU, "fast")
+    # what a recorded CPU run drew with; before the setting: PyTorch's
+    from transformer.train.device import recorded_sampler
+
+    assert recorded_sampler({"train": {}}) == "torch"
+    assert recorded_sampler({"train": {"dropout_masks": "auto"}}) == "bits"
+    assert recorded_sampler({"train": {"dropout_masks": "torch"}}) == "torch"
 
 
 def test_resuming_a_checkpoint_from_before_the_setting_says_how_to_keep_its_masks(

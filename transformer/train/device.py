@@ -99,6 +99,14 @@ def dropout_bits(device: torch.device, masks: str = "auto") -> bool:
     )
 
 
+def recorded_sampler(config: dict) -> str:
+    """The dropout sampler ("bits" or "torch") a CPU run drew its masks with,
+    from its recorded config (``run.json``'s or a checkpoint's, as a dict): a
+    config from before ``train.dropout_masks`` existed drew PyTorch's."""
+    masks = config.get("train", {}).get("dropout_masks", "torch")
+    return "bits" if dropout_bits(torch.device("cpu"), masks) else "torch"
+
+
 def autocast(
     device: torch.device, dtype: torch.dtype | None
 ) -> contextlib.AbstractContextManager:
