@@ -26,14 +26,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 from transformer.checkpoint import list_checkpoints, load_model, load_tokenizer
-from transformer.comparisons import run_name, train_command, variants
+from transformer.comparisons import Variant, run_name, train_command, variants
 from transformer.data import encode_pairs, load_pairs
 from transformer.rank import attention_spectra
-from transformer.row_runs import record, train
+from transformer.row_runs import (
+    Job,
+    add_arguments,
+    check_names,
+    load_base,
+    record,
+    run_jobs,
+)
 from transformer.train.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,41 +79,15 @@ def main() -> None:
     p.add_argument(
         "--group", choices=GROUPS, help="every row of one group (and base)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument(
-        "--config", type=Path, default=CONFIG, help="the base row's config"
-    )
-    p.add_argument(
-        "--runs",
-        type=Path,
-        default=Path("runs"),
-        help="where the trainer writes (default runs/)",
-    )
-    p.add_argument(
-        "--results",
-        type=Path,
-        default=ROOT / "results" / "runs",
-        help="where records go (default results/runs)",
-    )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="re-record rows already under --results",
-    )
-    p.add_argument("--note", default="", help="stored in record.json")
+    add_arguments(p, CONFIG, ROOT / "results" / "runs")
     args = p.parse_args()
 
     args.config = args.config.resolve()
-    if not args.config.is_file():
-        sys.exit(f"error: no config at {args.config}; pass --config FILE")
-    run = RunConfig.from_toml(args.config)
+    run = load_base(args.config)
     rows = {v.name: v for v in variants(run.model_config(run.data.vocab_size))}
-    unknown = [name for name in args.rows if name not in rows]
-    if unknown:
-        sys.exit(
-            f"error: no comparison named {', '.join(unknown)}; the rows are"
-            f" {', '.join(rows)} (python scripts/compare.py list)"
-        )
+    check_names(
+        args.rows, rows, "comparison", "python scripts/compare.py list"
+    )
     if args.rows:
         todo = [rows[name] for name in args.rows]
     elif args.group:
@@ -115,28 +95,14 @@ def main() -> None:
     elif args.all or args.action == "list":
         todo = list(rows.values())
     else:
-        sys.exit("error: name the rows to run, or pass --group or --all")
+        p.error("name the rows to run, or pass --group or --all")
 
-    for variant in todo:
+    def job(variant: Variant) -> Job:
         name = run_name(variant, args.seed)
-        out, run_dir = args.results / name, args.runs / name
+        run_dir = args.runs / name
         command = train_command(
             os.path.relpath(args.config), variant, args.seed, str(run_dir)
         )
-        # the file written last: a record cut short is done again
-        done = (out / "attention-spectra.json").is_file()
-        if args.action == "list":
-            state = "recorded" if done else "not recorded"
-            print(f"# {name} [{variant.group}] ({variant.change}): {state}")
-            print(" ".join(command))
-            continue
-        if done and not args.overwrite:
-            print(f"{name}: recorded in {out}, skipping", flush=True)
-            continue
-        try:
-            train(name, command, run_dir)
-        except RuntimeError as e:
-            sys.exit(f"error: {e}")
         info = {
             "comparison": variant.name,
             "group": variant.group,
@@ -144,14 +110,26 @@ def main() -> None:
             "seed": args.seed,
             "note": args.note,
         }
-        scores = record(run_dir, out, ("val", "test"), info)
-        record_spectra(run_dir, out)
-        print(
-            f"{name}: val BLEU {scores['val']['bleu']:.2f}, test BLEU"
+        label = f"{variant.group}: {variant.change}"
+        return Job(name, label, command, run_dir, args.results / name, info)
+
+    def record_job(j: Job) -> str:
+        scores = record(j.run_dir, j.out, ("val", "test"), j.info)
+        record_spectra(j.run_dir, j.out)
+        return (
+            f"{j.name}: val BLEU {scores['val']['bleu']:.2f}, test BLEU"
             f" {scores['test']['bleu']:.2f}"
-            f" ({scores['test']['bleu_signature']}), recorded in {out}",
-            flush=True,
+            f" ({scores['test']['bleu_signature']}), recorded in {j.out}"
         )
+
+    run_jobs(
+        [job(v) for v in todo],
+        args.action,
+        overwrite=args.overwrite,
+        # the file written last: a record cut short is done again
+        done_file="attention-spectra.json",
+        record_job=record_job,
+    )
 
 
 if __name__ == "__main__":

@@ -23,12 +23,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
-from transformer.row_runs import record, train
-from transformer.table3 import run_name, table3_rows, train_command
-from transformer.train.config import RunConfig
+from transformer.row_runs import (
+    Job,
+    add_arguments,
+    check_names,
+    load_base,
+    record,
+    run_jobs,
+)
+from transformer.table3 import Row, run_name, table3_rows, train_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "table3-cpu.toml"
@@ -47,27 +52,7 @@ def main() -> None:
         action="store_true",
         help=f"every row, and the base with seeds {BASE_SEEDS}",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument(
-        "--config", type=Path, default=CONFIG, help="the base row's config"
-    )
-    p.add_argument(
-        "--runs",
-        type=Path,
-        default=Path("runs"),
-        help="where the trainer writes (default runs/)",
-    )
-    p.add_argument(
-        "--results",
-        type=Path,
-        default=ROOT / "results" / "runs",
-        help="where records go (default results/runs)",
-    )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="re-record rows already under --results",
-    )
+    add_arguments(p, CONFIG, ROOT / "results" / "runs")
     p.add_argument(
         "--prefix",
         default="table3-",
@@ -76,60 +61,31 @@ def main() -> None:
             " for the rows at the paper's size)"
         ),
     )
-    p.add_argument("--note", default="", help="stored in record.json")
     args = p.parse_args()
 
     args.config = args.config.resolve()
-    if not args.config.is_file():
-        sys.exit(f"error: no config at {args.config}; pass --config FILE")
-    run = RunConfig.from_toml(args.config)
+    run = load_base(args.config)
     rows = {
         r.name: r for r in table3_rows(run.model_config(run.data.vocab_size))
     }
-    unknown = [name for name in args.rows if name not in rows]
-    if unknown:
-        sys.exit(
-            f"error: no Table 3 row named {', '.join(unknown)}; the rows are"
-            f" {', '.join(rows)} (python scripts/table3.py list)"
-        )
-    if args.all:
-        todo = [(rows["base"], s) for s in BASE_SEEDS] + [
-            (r, 0) for r in rows.values() if r.name != "base"
-        ]
-    elif args.rows:
+    check_names(
+        args.rows, rows, "Table 3 row", "python scripts/table3.py list"
+    )
+    if args.rows:
         todo = [(rows[name], args.seed) for name in args.rows]
-    elif args.action == "list":
+    elif args.all or args.action == "list":
         todo = [(rows["base"], s) for s in BASE_SEEDS] + [
             (r, 0) for r in rows.values() if r.name != "base"
         ]
     else:
-        sys.exit("error: name the rows to run, or pass --all")
+        p.error("name the rows to run, or pass --all")
 
-    for row, seed in todo:
+    def job(row: Row, seed: int) -> Job:
         name = run_name(row, seed, args.prefix)
-        out, run_dir = args.results / name, args.runs / name
+        run_dir = args.runs / name
         command = train_command(
             os.path.relpath(args.config), row, seed, str(run_dir)
         )
-        done = (out / "eval-val.json").is_file()
-        if args.action == "list":
-            print(
-                f"# {name} ({row.change}): "
-                + ("recorded" if done else "not recorded")
-            )
-            print(" ".join(command))
-            continue
-        if done and not args.overwrite:
-            print(
-                f"{name}: recorded in {out}, skipping (--overwrite"
-                " re-records it)",
-                flush=True,
-            )
-            continue
-        try:
-            train(name, command, run_dir)
-        except RuntimeError as e:
-            sys.exit(f"error: {e}")
         info = {
             "table3_row": row.name,
             "block": row.block,
@@ -137,12 +93,24 @@ def main() -> None:
             "seed": seed,
             "note": args.note,
         }
-        scores = record(run_dir, out, ("val",), info)["val"]
-        print(
-            f"{name}: val BLEU {scores['bleu']:.2f}"
-            f" ({scores['bleu_signature']}), recorded in {out}",
-            flush=True,
+        return Job(
+            name, row.change, command, run_dir, args.results / name, info
         )
+
+    def record_job(j: Job) -> str:
+        scores = record(j.run_dir, j.out, ("val",), j.info)["val"]
+        return (
+            f"{j.name}: val BLEU {scores['bleu']:.2f}"
+            f" ({scores['bleu_signature']}), recorded in {j.out}"
+        )
+
+    run_jobs(
+        [job(row, seed) for row, seed in todo],
+        args.action,
+        overwrite=args.overwrite,
+        done_file="eval-val.json",
+        record_job=record_job,
+    )
 
 
 if __name__ == "__main__":

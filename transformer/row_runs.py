@@ -13,11 +13,14 @@ the **last** checkpoint, without averaging (as Table 3 is measured), and writes
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +117,99 @@ def record(
         + "\n"
     )
     return evaluations
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row to train and record: ``command`` trains into ``run_dir``, the
+    record goes to ``out`` with ``info`` in its ``record.json``; ``label`` is
+    what ``list`` prints beside the name."""
+
+    name: str
+    label: str
+    command: list[str]
+    run_dir: Path
+    out: Path
+    info: dict[str, Any]
+
+
+def add_arguments(
+    p: argparse.ArgumentParser, config: Path, results: Path
+) -> None:
+    """The options both scripts take: ``--seed``, ``--config``, ``--runs``,
+    ``--results``, ``--overwrite``, ``--note``."""
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument(
+        "--config", type=Path, default=config, help="the base row's config"
+    )
+    p.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("runs"),
+        help="where the trainer writes (default runs/)",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=results,
+        help="where records go (default results/runs)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="re-record rows already under --results",
+    )
+    p.add_argument("--note", default="", help="stored in record.json")
+
+
+def load_base(config: Path) -> RunConfig:
+    """The base row's config, or exit with the option that fixes it."""
+    if not config.is_file():
+        sys.exit(f"error: no config at {config}; pass --config FILE")
+    return RunConfig.from_toml(config)
+
+
+def check_names(
+    names: Iterable[str], known: Iterable[str], what: str, listing: str
+) -> None:
+    """Exit naming every unknown row and the known ones."""
+    known = list(known)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        sys.exit(
+            f"error: no {what} named {', '.join(unknown)}; the rows are"
+            f" {', '.join(known)} ({listing})"
+        )
+
+
+def run_jobs(
+    jobs: Iterable[Job],
+    action: str,
+    *,
+    overwrite: bool,
+    done_file: str,
+    record_job: Callable[[Job], str],
+) -> None:
+    """``list``: print each job's name, state and command. ``run``: train and
+    record each job not yet recorded (a record is done once ``done_file``, the
+    file it writes last, exists); ``record_job`` records a trained job and
+    returns the line to print."""
+    for job in jobs:
+        done = (job.out / done_file).is_file()
+        if action == "list":
+            state = "recorded" if done else "not recorded"
+            print(f"# {job.name} ({job.label}): {state}")
+            print(" ".join(job.command))
+            continue
+        if done and not overwrite:
+            print(
+                f"{job.name}: recorded in {job.out}, skipping (--overwrite"
+                " re-records it)",
+                flush=True,
+            )
+            continue
+        try:
+            train(job.name, job.command, job.run_dir)
+        except RuntimeError as e:
+            sys.exit(f"error: {e}")
+        print(record_job(job), flush=True)
