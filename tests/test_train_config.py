@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from transformer.train.config import RunConfig, apply_overrides
+from transformer.train.config import (
+    RunConfig,
+    apply_overrides,
+    toml_value,
+    trainer_command,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -254,3 +259,24 @@ def test_the_cpu_allocator_setting_takes_on_glibc_and_changes_no_number() -> (
     before = a @ b
     tune_cpu_allocator()
     assert torch.equal(a @ b, before)
+
+
+@pytest.mark.parametrize(
+    "value", [True, False, 0, 7, 0.1, 1e-9, "decoder_only", "x y", "rope"]
+)
+def test_a_value_written_by_toml_value_reads_back_as_itself(value) -> None:
+    """What scripts/table3.py and scripts/compare.py pass as --set comes back
+    from apply_overrides unchanged, type included."""
+    got = apply_overrides({}, [f"model.k={toml_value(value)}"])["model"]["k"]
+    assert got == value and type(got) is type(value)
+
+
+def test_the_trainer_command_sets_each_override_and_a_nonzero_seed() -> None:
+    assert trainer_command("c.toml", ["model.n_heads=1"], 0, "runs/a") == [
+        "python", "-m", "transformer", "train", "c.toml",
+        "--out-dir", "runs/a", "--set", "model.n_heads=1",
+    ]  # fmt: skip
+    assert trainer_command("c.toml", [], 2, "runs/b")[-2:] == [
+        "--set",
+        "train.seed=2",
+    ]

@@ -30,7 +30,7 @@ import torch
 
 from transformer.build import build_model
 from transformer.config import ModelConfig
-from transformer.table3 import toml_value
+from transformer.train.config import toml_value, trainer_command
 
 
 @dataclass(frozen=True)
@@ -156,14 +156,9 @@ def train_command(
 ) -> list[str]:
     """The command that trains a variant: the base config with its changes
     (and its seed) as ``--set`` overrides."""
-    sets = variant.overrides() + ([f"train.seed={seed}"] if seed else [])
-    return [
-        "python",
-        "-m",
-        "transformer",
-        "train",
+    return trainer_command(
         config,
-        "--out-dir",
+        variant.overrides(),
+        seed,
         out_dir or f"runs/{run_name(variant, seed)}",
-        *[arg for s in sets for arg in ("--set", s)],
-    ]
+    )

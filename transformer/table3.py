@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transformer.config import ModelConfig
+from transformer.train.config import toml_value, trainer_command
 
 
 @dataclass(frozen=True)
@@ -75,26 +76,12 @@ def train_command(
 ) -> list[str]:
     """The command that trains a row: the base's config with the row's
     changes (and its seed) as ``--set`` overrides."""
-    sets = row.overrides() + ([f"train.seed={seed}"] if seed else [])
-    return [
-        "python",
-        "-m",
-        "transformer",
-        "train",
+    return trainer_command(
         config,
-        "--out-dir",
+        row.overrides(),
+        seed,
         out_dir or f"runs/{run_name(row, seed)}",
-        *[arg for s in sets for arg in ("--set", s)],
-    ]
-
-
-def toml_value(value: Any) -> str:
-    """A Python value as a TOML value (for ``--set TABLE.KEY=VALUE``)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)
+    )
 
 
 # The paper's Table 3, keyed by the row's name at the paper's size.

@@ -178,6 +178,34 @@ def apply_overrides(
     return out
 
 
+def toml_value(value: Any) -> str:
+    """A Python value as a TOML value (for ``--set TABLE.KEY=VALUE``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+def trainer_command(
+    config: str, overrides: list[str], seed: int, out_dir: str
+) -> list[str]:
+    """``python -m transformer train CONFIG --out-dir OUT_DIR`` with each
+    override (``TABLE.KEY=VALUE``) as a ``--set``, and the seed when it is not
+    0."""
+    sets = overrides + ([f"train.seed={seed}"] if seed else [])
+    return [
+        "python",
+        "-m",
+        "transformer",
+        "train",
+        config,
+        "--out-dir",
+        out_dir,
+        *[arg for s in sets for arg in ("--set", s)],
+    ]
+
+
 def _build(kind: type, name: str, values: dict[str, Any], source: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(kind)}
     for key, value in values.items():
