@@ -37,6 +37,7 @@ from transformer.row_runs import (
     add_arguments,
     check_names,
     load_base,
+    pin_precision,
     record,
     run_jobs,
 )
@@ -98,16 +99,22 @@ def main() -> None:
         p.error("name the rows to run, or pass --group or --all")
 
     def job(variant: Variant) -> Job:
-        name = run_name(variant, args.seed)
+        name, pinned = pin_precision(
+            run_name(variant, args.seed), args.precision
+        )
         run_dir = args.runs / name
-        command = train_command(
-            os.path.relpath(args.config), variant, args.seed, str(run_dir)
+        command = (
+            train_command(
+                os.path.relpath(args.config), variant, args.seed, str(run_dir)
+            )
+            + pinned
         )
         info = {
             "comparison": variant.name,
             "group": variant.group,
             "change": variant.change,
             "seed": args.seed,
+            "precision": args.precision or "config",
             "note": args.note,
         }
         label = f"{variant.group}: {variant.change}"

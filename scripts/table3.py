@@ -3,6 +3,7 @@ r"""Train and record the rows of Table 3 (§6.2) at CPU scale.
     python scripts/table3.py list               # every row, its command, done?
     python scripts/table3.py run base A-h1      # train + record these rows
     python scripts/table3.py run base --seed 1  # another seed of the base
+    python scripts/table3.py run base --precision fp32  # the base in float32
     python scripts/table3.py run --all          # every row not yet recorded
 
 Each row is the base of ``configs/table3-cpu.toml`` with the row's change
@@ -30,6 +31,7 @@ from transformer.row_runs import (
     add_arguments,
     check_names,
     load_base,
+    pin_precision,
     record,
     run_jobs,
 )
@@ -81,7 +83,9 @@ def main() -> None:
         p.error("name the rows to run, or pass --all")
 
     def job(row: Row, seed: int) -> Job:
-        name = run_name(row, seed, args.prefix)
+        name, pinned = pin_precision(
+            run_name(row, seed, args.prefix), args.precision
+        )
         run_dir = args.runs / name
         command = train_command(
             os.path.relpath(args.config), row, seed, str(run_dir)
@@ -91,10 +95,16 @@ def main() -> None:
             "block": row.block,
             "change": row.change,
             "seed": seed,
+            "precision": args.precision or "config",
             "note": args.note,
         }
         return Job(
-            name, row.change, command, run_dir, args.results / name, info
+            name,
+            row.change,
+            command + pinned,
+            run_dir,
+            args.results / name,
+            info,
         )
 
     def record_job(j: Job) -> str:

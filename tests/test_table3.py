@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from transformer import ModelConfig, Transformer
+from transformer.row_runs import pin_precision
 from transformer.table3 import (
     PAPER,
     Score,
@@ -23,7 +24,7 @@ from transformer.table3 import (
     table3_rows,
     train_command,
 )
-from transformer.train.config import RunConfig
+from transformer.train.config import RunConfig, apply_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_BASE = ModelConfig.base(37000)
@@ -241,3 +242,37 @@ def test_the_script_trains_and_records_a_row(tmp_path: Path) -> None:
     )
     assert wrong.returncode != 0
     assert "no Table 3 row named A-h3" in wrong.stderr
+
+
+def test_a_pinned_precision_names_the_run_and_sets_the_precision() -> None:
+    """``--precision fp32``: the run is ``<row>-fp32`` and trains with
+    ``train.precision = "fp32"``, whatever the config's "auto" would pick on
+    this CPU; without it, the name and the command are the row's own."""
+    assert pin_precision("table3-base", None) == ("table3-base", [])
+    name, extra = pin_precision("table3-base-seed1", "fp32")
+    assert name == "table3-base-seed1-fp32"
+    listed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "table3.py"),
+            "list",
+            "base",
+            "--precision",
+            "fp32",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    ).stdout.splitlines()
+    assert listed[0].startswith("# table3-base-fp32 (")
+    command = listed[1].split()
+    assert command[-2:] == extra == ["--set", "train.precision=fp32"]
+    assert command[command.index("--out-dir") + 1] == "runs/table3-base-fp32"
+    base = RunConfig.from_toml(ROOT / "configs" / "table3-cpu.toml")
+    sets = [command[i + 1] for i, a in enumerate(command) if a == "--set"]
+    raw = apply_overrides(base.to_dict(), sets)
+    assert raw["train"]["precision"] == "fp32"
+    assert base.train.precision == "auto"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        pin_precision("table3-base", "fp16")

@@ -20,7 +20,8 @@ from transformer.checkpoint import (
 )
 from transformer.train import Trainer
 from transformer.train.average import average_checkpoints
-from transformer.train.runinfo import RunRecord
+from transformer.train.device import cpu_has_bf16
+from transformer.train.runinfo import RunRecord, run_info
 from transformer.train.setup import build_run
 
 
@@ -62,6 +63,18 @@ def test_data_goes_to_build_run_not_with_a_built_run(tmp_path: Path) -> None:
         Trainer(run, train_pairs=[("a", "b")])
     if run.lock is not None:
         run.lock.release()
+
+
+def test_run_info_names_the_cpu_that_sets_speed_and_precision() -> None:
+    """A CPU run's wall time and its "auto" precision depend on the CPU: the
+    record names its model, PyTorch's vector instructions and bf16 support."""
+    hardware = run_info(torch.device("cpu"), 1)["hardware"]
+    assert hardware["cpu"] and isinstance(hardware["cpu"], str)
+    assert (
+        hardware["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    )
+    assert hardware["cpu_bf16"] is cpu_has_bf16()
+    json.dumps(hardware)  # run.json holds it
 
 
 def test_run_record_keeps_earlier_segments(tmp_path: Path) -> None:

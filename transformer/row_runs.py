@@ -136,9 +136,19 @@ class Job:
 def add_arguments(
     p: argparse.ArgumentParser, config: Path, results: Path
 ) -> None:
-    """The options both scripts take: ``--seed``, ``--config``, ``--runs``,
-    ``--results``, ``--overwrite``, ``--note``."""
+    """The options both scripts take: ``--seed``, ``--precision``,
+    ``--config``, ``--runs``, ``--results``, ``--overwrite``, ``--note``."""
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help=(
+            "train at this precision instead of the config's (its 'auto' is"
+            " bf16 autocast on a CPU with bf16 instructions, float32 on one"
+            " without); the run is named <row>-<precision>. E.g. `run base"
+            " --precision fp32` measures what the precision alone changes"
+        ),
+    )
     p.add_argument(
         "--config", type=Path, default=config, help="the base row's config"
     )
@@ -160,6 +170,22 @@ def add_arguments(
         help="re-record rows already under --results",
     )
     p.add_argument("--note", default="", help="stored in record.json")
+
+
+PRECISIONS = ("bf16", "fp32")
+
+
+def pin_precision(name: str, precision: str | None) -> tuple[str, list[str]]:
+    """A row trained at a pinned ``precision`` (None: the config's): its name,
+    with ``-<precision>`` appended, and the arguments to append to its
+    training command (the ``train.precision`` override)."""
+    if precision is None:
+        return name, []
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {PRECISIONS} or None, got {precision!r}"
+        )
+    return f"{name}-{precision}", ["--set", f"train.precision={precision}"]
 
 
 def load_base(config: Path) -> RunConfig:

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from transformer.train.device import cpu_has_bf16
+
 
 def git_commit(path: Path | None = None) -> str | None:
     """HEAD of the repository holding this package (with "+dirty" if it has
@@ -44,6 +46,20 @@ def git_commit(path: Path | None = None) -> str | None:
         return None
 
 
+def cpu_name() -> str:
+    """The CPU's model name ("AMD EPYC", "Intel(R) Xeon(R) ..."), read from
+    ``/proc/cpuinfo`` on Linux; elsewhere what :mod:`platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def run_info(device: torch.device, world_size: int) -> dict[str, Any]:
     import sacrebleu
     import tokenizers
@@ -70,6 +86,12 @@ def run_info(device: torch.device, world_size: int) -> dict[str, Any]:
             "world_size": world_size,
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
+            # what sets a CPU run's speed and its "auto" precision: the model,
+            # the widest vector instructions PyTorch uses (AVX2, AVX512, ...)
+            # and whether the CPU multiplies bf16 in hardware
+            "cpu": cpu_name(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_bf16": cpu_has_bf16(),
         },
     }
 
