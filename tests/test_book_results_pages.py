@@ -197,6 +197,48 @@ def test_model_variations_chapter_refuses_a_misnamed_row(
         _execute("13_model_variations.ipynb", tmp_path, monkeypatch)
 
 
+def _set_autocast(results: Path, name: str, autocast: str | None) -> None:
+    """What the trainer records in run.json: the autocast dtype it ran."""
+    path = results / "runs" / f"table3-{name}" / "run.json"
+    path.write_text(
+        json.dumps({**json.loads(path.read_text()), "autocast": autocast})
+    )
+
+
+@pytest.mark.parametrize("pinned", [True, False])
+def test_model_variations_chapter_reads_the_float32_base_against_the_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pinned: bool
+) -> None:
+    """``table3-base-fp32`` (``run base --precision fp32``) is read against
+    the base's seed spread; the chapter lists the rows by the precision they
+    trained in. A base-fp32 trained without its precision pinned is refused."""
+    from nbclient.exceptions import CellExecutionError
+
+    for seed, bleu in ((0, 30.0), (1, 30.6), (2, 30.3)):
+        name = "base" + (f"-seed{seed}" if seed else "")
+        _table3_record(tmp_path, name, [f"train.seed={seed}"], 3.0, bleu)
+        _set_autocast(tmp_path, name, "bfloat16")
+    _table3_record(
+        tmp_path,
+        "base-fp32",
+        ['train.precision="fp32"'] if pinned else [],
+        3.0,
+        29.1,
+    )
+    _set_autocast(tmp_path, "base-fp32", None)
+    if not pinned:
+        with pytest.raises(CellExecutionError, match="is not the row 'base'"):
+            _execute("13_model_variations.ipynb", tmp_path, monkeypatch)
+        return
+    text = _execute("13_model_variations.ipynb", tmp_path, monkeypatch)
+    assert "- **bfloat16**: base, base-seed1, base-seed2" in text
+    assert "(`table3-base-fp32`, float32): BLEU 29.10, PPL 3.00" in text
+    # 29.1 - 30.3 = -1.2, outside the spread 30.6 - 30.0 = 0.6
+    assert "**Δ BLEU -1.20, Δ PPL +0.00**" in text
+    assert "larger than it" in text
+    assert "base --precision fp32" in text  # its command, with the others
+
+
 def _compare_record(
     results: Path, name: str, overrides: list[str], bleu: float
 ) -> Path:
