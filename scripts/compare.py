@@ -18,7 +18,9 @@ the ranks of its attention matrices on 100 validation sentences
 (``attention-spectra.json``, ``transformer/rank.py``).
 
 A row already recorded is skipped (``--overwrite`` re-records it); a row whose
-training was interrupted resumes from its newest checkpoint.
+training was interrupted resumes from its newest checkpoint. ``--precision p``
+trains a row at a pinned precision as ``compare-<row>-<p>``: a check beside the
+row, which the chapters do not read in its place.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def main() -> None:
             "group": variant.group,
             "change": variant.change,
             "seed": args.seed,
-            "precision": args.precision or "config",
+            "precision": args.precision or run.train.precision,
             "note": args.note,
         }
         label = f"{variant.group}: {variant.change}"

@@ -8,7 +8,8 @@ r"""Train and record the rows of Table 3 (§6.2) at CPU scale.
 
 Each row is the base of ``configs/table3-cpu.toml`` with the row's change
 (``transformer/table3.py``), trained with ``python -m transformer train`` into
-``runs/table3-<row>`` (seed s > 0: ``table3-<row>-seed<s>``), then recorded as
+``runs/table3-<row>`` (seed s > 0: ``table3-<row>-seed<s>``; ``--precision p``
+appends ``-<p>``), then recorded as
 the paper's Table 3 measures it: the validation split decoded with beam search
 (beam 4, α = 0.6) from the **last** checkpoint, without averaging. The
 record, written to ``results/runs/table3-<row>/``, holds the trainer's
@@ -95,7 +96,7 @@ def main() -> None:
             "block": row.block,
             "change": row.change,
             "seed": seed,
-            "precision": args.precision or "config",
+            "precision": args.precision or run.train.precision,
             "note": args.note,
         }
         return Job(

@@ -209,33 +209,39 @@ def _set_autocast(results: Path, name: str, autocast: str | None) -> None:
 def test_model_variations_chapter_reads_the_float32_base_against_the_seeds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pinned: bool
 ) -> None:
-    """``table3-base-fp32`` (``run base --precision fp32``) is read against
-    the base's seed spread; the chapter lists the rows by the precision they
-    trained in. A base-fp32 trained without its precision pinned is refused."""
+    """``table3-base-fp32`` (``run base --precision fp32``) is compared with
+    the base's seed 0 and read against the seed spread; a pinned seed
+    (``base-seed1-fp32``) stays out of the spread; the chapter lists the rows
+    by the precision they trained in. A base-fp32 trained without its
+    precision pinned is refused, with the command that retrains it."""
     from nbclient.exceptions import CellExecutionError
 
     for seed, bleu in ((0, 30.0), (1, 30.6), (2, 30.3)):
         name = "base" + (f"-seed{seed}" if seed else "")
         _table3_record(tmp_path, name, [f"train.seed={seed}"], 3.0, bleu)
         _set_autocast(tmp_path, name, "bfloat16")
+    fp32 = ['train.precision="fp32"']
     _table3_record(
-        tmp_path,
-        "base-fp32",
-        ['train.precision="fp32"'] if pinned else [],
-        3.0,
-        29.1,
+        tmp_path, "base-seed1-fp32", ["train.seed=1", *fp32], 3.0, 10.0
     )
+    _table3_record(tmp_path, "base-fp32", fp32 if pinned else [], 3.0, 29.1)
     _set_autocast(tmp_path, "base-fp32", None)
     if not pinned:
-        with pytest.raises(CellExecutionError, match="is not the row 'base'"):
+        with pytest.raises(
+            CellExecutionError,
+            match="retrain it with `python scripts/table3.py run base"
+            " --precision fp32`",
+        ):
             _execute("13_model_variations.ipynb", tmp_path, monkeypatch)
         return
     text = _execute("13_model_variations.ipynb", tmp_path, monkeypatch)
+    assert "seed spread **0.60 BLEU**" in text  # without base-seed1-fp32
     assert "- **bfloat16**: base, base-seed1, base-seed2" in text
     assert "(`table3-base-fp32`, float32): BLEU 29.10, PPL 3.00" in text
-    # 29.1 - 30.3 = -1.2, outside the spread 30.6 - 30.0 = 0.6
-    assert "**Δ BLEU -1.20, Δ PPL +0.00**" in text
-    assert "larger than it" in text
+    # against seed 0: 29.1 - 30.0; against the mean: 29.1 - 30.3
+    assert "**Δ BLEU -0.90, Δ PPL +0.00**" in text
+    assert "seeds: -1.20 BLEU, +0.00 PPL)" in text
+    assert "larger than the seed spread" in text  # 0.9 > 0.6
     assert "base --precision fp32" in text  # its command, with the others
 
 

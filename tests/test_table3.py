@@ -267,7 +267,7 @@ def test_a_pinned_precision_names_the_run_and_sets_the_precision() -> None:
     ).stdout.splitlines()
     assert listed[0].startswith("# table3-base-fp32 (")
     command = listed[1].split()
-    assert command[-2:] == extra == ["--set", "train.precision=fp32"]
+    assert command[-2:] == extra == ["--set", 'train.precision="fp32"']
     assert command[command.index("--out-dir") + 1] == "runs/table3-base-fp32"
     base = RunConfig.from_toml(ROOT / "configs" / "table3-cpu.toml")
     sets = [command[i + 1] for i, a in enumerate(command) if a == "--set"]

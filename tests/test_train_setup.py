@@ -74,6 +74,10 @@ def test_run_info_names_the_cpu_that_sets_speed_and_precision() -> None:
         hardware["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     )
     assert hardware["cpu_bf16"] is cpu_has_bf16()
+    caps = torch.cpu.get_capabilities()
+    assert hardware["cpu_bf16_native"] is bool(
+        caps["avx512_bf16"] or caps["amx_bf16"]
+    )
     json.dumps(hardware)  # run.json holds it
 
 

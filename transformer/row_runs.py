@@ -29,7 +29,7 @@ import torch
 from transformer.checkpoint import list_checkpoints, load_model, load_tokenizer
 from transformer.data import load_pairs
 from transformer.evaluation import evaluate_translations
-from transformer.train.config import RunConfig
+from transformer.train.config import RunConfig, toml_value
 from transformer.train.runinfo import run_info
 
 
@@ -143,9 +143,10 @@ def add_arguments(
         "--precision",
         choices=PRECISIONS,
         help=(
-            "train at this precision instead of the config's (its 'auto' is"
-            " bf16 autocast on a CPU with bf16 instructions, float32 on one"
-            " without); the run is named <row>-<precision>. E.g. `run base"
+            "train at this precision instead of the config's ('auto': bf16"
+            " autocast where oneDNN runs bf16, on AVX-512 CPUs and newer;"
+            " float32 elsewhere, e.g. AVX2 only); the run's name gets"
+            " -<precision> (table3-base-seed1-fp32). E.g. `run base"
             " --precision fp32` measures what the precision alone changes"
         ),
     )
@@ -185,7 +186,10 @@ def pin_precision(name: str, precision: str | None) -> tuple[str, list[str]]:
         raise ValueError(
             f"precision must be one of {PRECISIONS} or None, got {precision!r}"
         )
-    return f"{name}-{precision}", ["--set", f"train.precision={precision}"]
+    return f"{name}-{precision}", [
+        "--set",
+        f"train.precision={toml_value(precision)}",
+    ]
 
 
 def load_base(config: Path) -> RunConfig:

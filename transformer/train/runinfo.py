@@ -60,6 +60,16 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _native_bf16() -> bool | None:
+    """Whether the CPU has AVX-512 BF16 or AMX-BF16 instructions (None where
+    this PyTorch cannot tell)."""
+    try:
+        caps = torch.cpu.get_capabilities()
+    except (AttributeError, RuntimeError):
+        return None
+    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+
+
 def run_info(device: torch.device, world_size: int) -> dict[str, Any]:
     import sacrebleu
     import tokenizers
@@ -87,11 +97,13 @@ def run_info(device: torch.device, world_size: int) -> dict[str, Any]:
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             # what sets a CPU run's speed and its "auto" precision: the model,
-            # the widest vector instructions PyTorch uses (AVX2, AVX512, ...)
-            # and whether the CPU multiplies bf16 in hardware
+            # the widest vector instructions PyTorch uses (AVX2, AVX512, ...),
+            # whether oneDNN runs bf16 on it (what "auto" asks: AVX-512 and
+            # newer) and whether it has native bf16 instructions
             "cpu": cpu_name(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "cpu_bf16": cpu_has_bf16(),
+            "cpu_bf16_native": _native_bf16(),
         },
     }
 
