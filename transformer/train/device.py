@@ -35,12 +35,23 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU multiplies bf16 matrices in hardware (AVX-512 BF16 or
-    AMX), as oneDNN sees it."""
+    """Whether oneDNN runs bf16 matrix products on this CPU: true on any
+    AVX-512 CPU, where those without AVX-512 BF16 or AMX convert in software
+    (:func:`cpu_has_native_bf16` says which)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a build without oneDNN
         return False
+
+
+def cpu_has_native_bf16() -> bool | None:
+    """Whether the CPU has AVX-512 BF16 or AMX-BF16 instructions (None where
+    this PyTorch cannot tell)."""
+    try:
+        caps = torch.cpu.get_capabilities()
+    except (AttributeError, RuntimeError):
+        return None
+    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
 
 
 def autocast_dtype(
@@ -49,7 +60,8 @@ def autocast_dtype(
     """The autocast dtype, or None for plain float32.
 
     "auto" uses bfloat16 on CUDA GPUs that support it (Ampere and newer) and on
-    CPUs with bf16 matrix instructions (AVX-512 BF16, AMX), float32 elsewhere.
+    CPUs where oneDNN runs it (:func:`cpu_has_bf16`: AVX-512 and newer; fast
+    with AVX-512 BF16 or AMX), float32 elsewhere.
     bfloat16 keeps float32's exponent range, so no loss scaling is needed
     (float16 would need a GradScaler and is not offered). Master weights,
     Adam's moments, the softmax over the vocabulary and the loss stay float32

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from transformer.train.device import cpu_has_bf16
+from transformer.train.device import cpu_has_bf16, cpu_has_native_bf16
 
 
 def git_commit(path: Path | None = None) -> str | None:
@@ -60,16 +60,6 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _native_bf16() -> bool | None:
-    """Whether the CPU has AVX-512 BF16 or AMX-BF16 instructions (None where
-    this PyTorch cannot tell)."""
-    try:
-        caps = torch.cpu.get_capabilities()
-    except (AttributeError, RuntimeError):
-        return None
-    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
-
-
 def run_info(device: torch.device, world_size: int) -> dict[str, Any]:
     import sacrebleu
     import tokenizers
@@ -103,7 +93,7 @@ def run_info(device: torch.device, world_size: int) -> dict[str, Any]:
             "cpu": cpu_name(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "cpu_bf16": cpu_has_bf16(),
-            "cpu_bf16_native": _native_bf16(),
+            "cpu_bf16_native": cpu_has_native_bf16(),
         },
     }
 
