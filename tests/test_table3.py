@@ -276,3 +276,22 @@ def test_a_pinned_precision_names_the_run_and_sets_the_precision() -> None:
     assert base.train.precision == "auto"
     with pytest.raises(ValueError, match="precision must be one of"):
         pin_precision("table3-base", "fp16")
+
+
+@pytest.mark.parametrize("script", ["table3.py", "compare.py"])
+def test_a_listing_read_only_in_part_ends_quietly(script: str) -> None:
+    """``list | head -1``: the reader closes the pipe after one line; the
+    script stops without a BrokenPipeError traceback."""
+    lister = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / script), "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert lister.stdout is not None and lister.stderr is not None
+    first = lister.stdout.readline()
+    lister.stdout.close()  # as `head -1` does
+    err = lister.stderr.read().decode()
+    assert lister.wait(timeout=60) == 0, err
+    assert first.startswith(b"# ")
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -224,13 +225,18 @@ def run_jobs(
     record each job not yet recorded (a record is done once ``done_file``, the
     file it writes last, exists); ``record_job`` records a trained job and
     returns the line to print."""
+    if action == "list":
+        try:
+            for job in jobs:
+                done = (job.out / done_file).is_file()
+                state = "recorded" if done else "not recorded"
+                print(f"# {job.name} ({job.label}): {state}")
+                print(" ".join(job.command), flush=True)
+        except BrokenPipeError:  # `list | head`: the reader has had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
     for job in jobs:
         done = (job.out / done_file).is_file()
-        if action == "list":
-            state = "recorded" if done else "not recorded"
-            print(f"# {job.name} ({job.label}): {state}")
-            print(" ".join(job.command))
-            continue
         if done and not overwrite:
             print(
                 f"{job.name}: recorded in {job.out}, skipping (--overwrite"
