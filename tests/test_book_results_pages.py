@@ -177,7 +177,52 @@ def test_model_variations_chapter_shows_recorded_rows(
     assert "E-learned − base" in text and "agrees" in text
     assert "not yet run" in text  # the other rows
     assert "FAKE GPU" in text  # provenance beside the numbers
-    assert text.count("<IMAGE>") == 3  # the budget curve, the two block plots
+    # the budget curve, the two block plots, the rows' validation curves
+    assert text.count("<IMAGE>") == 4
+
+
+def _curve(results: Path, name: str, nll: tuple[float, ...]) -> None:
+    """The row's validation records at steps 2000, 2200, 2400 (the budget)."""
+    (results / "runs" / f"table3-{name}" / "metrics.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "split": "val",
+                    "step": 2000 + 200 * i,
+                    "nll": n,
+                    "ppl": 2.0 + n,
+                }
+            )
+            + "\n"
+            for i, n in enumerate(nll)
+        )
+    )
+
+
+def test_model_variations_chapter_names_a_row_still_learning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row whose validation NLL still falls at the budget faster than every
+    seed of the base is named, and the verdict that reads it says so."""
+    for seed, bleu in ((0, 30.0), (1, 30.6), (2, 30.3)):
+        name = "base" + (f"-seed{seed}" if seed else "")
+        _table3_record(tmp_path, name, [f"train.seed={seed}"], 3.0, bleu)
+        _curve(tmp_path, name, (1.10, 1.06, 1.05 - 0.01 * seed))
+    for n, nll, bleu in (
+        (1, (1.20, 1.19, 1.19), 29.0),
+        (2, (1.15, 1.14, 1.13), 30.0),
+        (4, (2.00, 1.80, 1.60), 20.0),  # falls by 0.40: still learning
+    ):
+        _table3_record(tmp_path, f"C-N{n}", [f"model.n_layers={n}"], 3.0, bleu)
+        _curve(tmp_path, f"C-N{n}", nll)
+    text = _execute("13_model_variations.ipynb", tmp_path, monkeypatch)
+    assert "fell by 0.050 to 0.070 nats per token" in text
+    assert "**Still learning**, with a larger fall: C-N4 (0.400)." in text
+    assert "C-N4 still learning at the budget" in text  # the claim's caveat
+    assert (
+        "1 of them reads a row still learning at the budget (bigger models"
+        " are better: more layers N: disagrees)" in text
+    )
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,10 @@ from transformer.table3 import (
     PAPER,
     Score,
     check_claims,
+    late_nll_drop,
     run_name,
     seed_spread,
+    still_learning,
     table3_rows,
     train_command,
 )
@@ -161,6 +163,49 @@ def test_claims_verdicts() -> None:
     assert {c["verdict"] for c in check_claims(rows, paper, paper, None)} == {
         "no seed spread yet"
     }
+
+    # a claim that reads a row still learning at the budget says so
+    caveats = {
+        c["claim"]: c["caveat"]
+        for c in check_claims(rows, paper, paper, noise, learning={"C-N8"})
+    }
+    assert caveats["bigger models are better: more layers N"] == (
+        "C-N8 still learning at the budget"
+    )
+    assert (
+        caveats["reducing the attention key size d_k hurts model quality"]
+        == ""
+    )
+
+
+def test_a_row_still_learning_at_the_budget_is_named() -> None:
+    """The NLL fall over the budget's last steps, against the base's seeds:
+    a row that falls faster than every seed is still learning."""
+
+    def curve(*nll: float) -> list[dict[str, float]]:
+        return [{"step": 200 * (i + 1), "nll": n} for i, n in enumerate(nll)]
+
+    assert late_nll_drop(curve(3.0, 2.5, 2.25, 2.0), 800, 400) == 0.5
+    assert late_nll_drop(curve(3.0, 2.5, 2.25, 2.0), 800, 200) == 0.25
+    # a record missing at either end, or another budget: not measurable
+    assert late_nll_drop(curve(3.0, 2.5), 800, 400) is None
+    assert late_nll_drop(curve(3.0, 2.5, 2.25, 2.0), 1000, 400) is None
+    # over-fitting: the NLL rises, the drop is negative
+    assert late_nll_drop(curve(2.0, 2.1, 2.3), 600, 400) == pytest.approx(-0.3)
+    drops = {
+        "base": 0.04,
+        "base-seed1": 0.07,
+        "base-seed2": 0.03,
+        "C-N4": 0.16,
+        "D-drop0.2": 0.0701,
+        "A-h4": 0.07,  # no more than the base's largest: not flagged
+        "D-drop0.0": -0.17,
+        "B-dk4": None,
+    }
+    seeds = ("base", "base-seed1", "base-seed2")
+    assert still_learning(drops, seeds) == {"C-N4", "D-drop0.2"}
+    # no seed of the base measured: nothing to compare with
+    assert still_learning({"C-N4": 0.16, "base": None}, seeds) == set()
 
 
 def test_a_base_with_a_fixed_key_size_is_refused() -> None:

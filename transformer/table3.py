@@ -21,6 +21,7 @@ embeddings; "big" doubles d_model, d_ff and h with P_drop = 0.3.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -304,6 +305,42 @@ def seed_spread(scores: list[Score]) -> Score:
     )
 
 
+def late_nll_drop(
+    val: Iterable[Mapping[str, Any]], budget: int, window: int
+) -> float | None:
+    """How far a run's validation NLL (nats per token) fell over the last
+    ``window`` steps of its ``budget``: NLL at ``budget - window`` minus NLL
+    at ``budget``; None where the run has no validation record at either
+    step. A row still learning fast when the budget ends is compared at a
+    point of its curve where the base has already flattened: its difference
+    measures speed of learning as well as quality."""
+    nll = {r["step"]: r["nll"] for r in val}
+    if window <= 0 or budget - window not in nll or budget not in nll:
+        return None
+    return float(nll[budget - window] - nll[budget])
+
+
+def still_learning(
+    drops: Mapping[str, float | None], base_runs: Iterable[str]
+) -> set[str]:
+    """The rows whose NLL fell, over the budget's last steps, by more than
+    that of every seed of the base (``drops``: :func:`late_nll_drop` by run
+    name; ``base_runs``: the base's seeds among them). Empty while no seed of
+    the base has a drop to compare with."""
+    base = set(base_runs)
+    threshold = [
+        d for name, d in drops.items() if name in base and d is not None
+    ]
+    if not threshold:
+        return set()
+    top = max(threshold)
+    return {
+        name
+        for name, d in drops.items()
+        if name not in base and d is not None and d > top
+    }
+
+
 @dataclass(frozen=True)
 class Claim:
     """A conclusion of §6.2 as a difference between rows of the table.
@@ -454,29 +491,37 @@ def check_claims(
     scores: dict[str, Score],
     paper: dict[str, Score],
     noise: Score | None,
+    learning: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """Each claim with the paper's difference and ours, and our verdict:
     "agrees" (a difference of the predicted sign larger than the seed spread,
     or for "no difference" one within it), "disagrees", "within noise", "not
     yet run" while a row it needs is missing, or "no seed spread yet" while
-    the base has fewer than two seeds."""
+    the base has fewer than two seeds. ``learning``: the rows
+    :func:`still_learning` at the budget; a claim that reads one says so in
+    its "caveat"."""
     out = []
     for claim in CLAIMS:
 
-        def delta(values: dict[str, Score]) -> tuple[float | None, str]:
+        def delta(
+            values: dict[str, Score],
+        ) -> tuple[float | None, str, list[str]]:
             left = _pick(claim.left, rows, values)
             right = _pick(claim.right, rows, values, other_than=left)
             if left is None or right is None:
-                return None, ""
+                return None, "", []
             if left not in values or right not in values:
-                return None, f"{left} − {right}"
+                return None, f"{left} − {right}", []
             a, b = values[left], values[right]
-            return getattr(a, claim.metric) - getattr(b, claim.metric), (
-                f"{left} − {right}"
+            return (
+                getattr(a, claim.metric) - getattr(b, claim.metric),
+                f"{left} − {right}",
+                [left, right],
             )
 
-        ours, rows_used = delta(scores)
-        theirs, _ = delta(paper)
+        ours, rows_used, names = delta(scores)
+        theirs, _, _ = delta(paper)
+        slow = [name for name in names if name in learning]
         if ours is None:
             verdict = "not yet run"
         elif noise is None:
@@ -501,6 +546,11 @@ def check_claims(
                     getattr(noise, claim.metric) if noise else None
                 ),
                 "verdict": verdict,
+                "caveat": (
+                    f"{', '.join(slow)} still learning at the budget"
+                    if slow
+                    else ""
+                ),
             }
         )
     return out
