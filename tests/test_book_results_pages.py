@@ -337,6 +337,9 @@ def test_after_the_paper_chapter_shows_recorded_rows(
     text = _execute("16_after_the_paper.ipynb", tmp_path, monkeypatch)
     assert "28.77" in text  # the row's BLEU, val and test
     assert "spread 0.60" in text  # the base's seeds, from Table 3
+    # compare-base is table3-base trained again: the machine's difference
+    assert "val BLEU 30.00 against 30.00 (Δ +0.00)" in text
+    assert "moves BLEU within the seeds' spread" in text
     assert "prefix-LM self-attention" in text and "0.654" in text
     assert "FAKE GPU" in text  # provenance beside the numbers
     assert "not yet run" in text  # the other rows
