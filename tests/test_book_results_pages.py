@@ -215,7 +215,12 @@ def test_model_variations_chapter_names_a_row_still_learning(
     ):
         _table3_record(tmp_path, f"C-N{n}", [f"model.n_layers={n}"], 3.0, bleu)
         _curve(tmp_path, f"C-N{n}", nll)
+    # the base trained again (After the paper's base row): 1.0 BLEU from
+    # seed 0, more than the seeds' 0.6
+    _compare_record(tmp_path, "base", [], 31.0)
     text = _execute("13_model_variations.ipynb", tmp_path, monkeypatch)
+    assert "**Δ BLEU +1.00, Δ PPL -1.56** from seed 0, more than" in text
+    assert "Another machine moves a run's BLEU as much as" in text
     assert "fell by 0.050 to 0.070 nats per token" in text
     assert "**Still learning**, with a larger fall: C-N4 (0.400)." in text
     assert "C-N4 still learning at the budget" in text  # the claim's caveat
@@ -223,6 +228,17 @@ def test_model_variations_chapter_names_a_row_still_learning(
         "1 of them reads a row still learning at the budget (bigger models"
         " are better: more layers N: disagrees)" in text
     )
+
+
+def test_model_variations_chapter_refuses_a_compare_base_of_another_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbclient.exceptions import CellExecutionError
+
+    _table3_record(tmp_path, "base", [], 3.0, 30.0)
+    _compare_record(tmp_path, "base", ["model.n_layers=2"], 31.0)
+    with pytest.raises(CellExecutionError, match="compare.py run base"):
+        _execute("13_model_variations.ipynb", tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize(
