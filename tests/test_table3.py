@@ -14,13 +14,16 @@ import pytest
 import torch
 
 from transformer import ModelConfig, Transformer
+from transformer.results import RecordedRun
 from transformer.row_runs import pin_precision
 from transformer.table3 import (
     PAPER,
     Score,
     check_claims,
     late_nll_drop,
+    repeat_delta,
     run_name,
+    score,
     seed_spread,
     still_learning,
     table3_rows,
@@ -206,6 +209,52 @@ def test_a_row_still_learning_at_the_budget_is_named() -> None:
     assert still_learning(drops, seeds) == {"C-N4", "D-drop0.2"}
     # no seed of the base measured: nothing to compare with
     assert still_learning({"C-N4": 0.16, "base": None}, seeds) == set()
+
+
+def recorded(
+    name: str, ppl: float, bleu: float, **train: object
+) -> RecordedRun:
+    config = {
+        "model": {"d_model": 128, "n_heads": 8},
+        "train": {
+            "seed": 0,
+            "max_steps": 2400,
+            "out_dir": f"runs/{name}",
+            **train,
+        },
+    }
+    return RecordedRun(
+        name,
+        Path("results/runs") / name,
+        {"config": config},
+        [{"split": "val", "step": 2400, "ppl": ppl}],
+        {"val": {"bleu": bleu}},
+    )
+
+
+def test_a_run_trained_again_gives_its_difference() -> None:
+    first = recorded("table3-base", 6.93, 38.70)
+    # the out_dir and an older run's missing dropout_masks are no difference
+    again = recorded("compare-base", 6.88, 37.10, dropout_masks="torch")
+    delta = repeat_delta(first, again, "python scripts/compare.py run base")
+    assert delta.bleu == pytest.approx(-1.60)
+    assert delta.ppl == pytest.approx(-0.05)
+    assert score(again) == Score(6.88, 37.10)
+
+
+def test_a_run_trained_differently_is_not_a_repeat() -> None:
+    first = recorded("table3-base", 6.93, 38.70)
+    retrain = "python scripts/compare.py run base"
+    with pytest.raises(ValueError, match=r"differ in train\.seed; retrain"):
+        repeat_delta(
+            first, recorded("compare-base", 6.88, 37.10, seed=1), retrain
+        )
+    other = recorded("compare-base", 6.88, 37.10)
+    other.info["config"]["model"] = {"d_model": 256, "n_heads": 8}
+    with pytest.raises(ValueError, match=r"differ in model\.d_model"):
+        repeat_delta(first, other, retrain)
+    with pytest.raises(ValueError, match="no validation perplexity and BLEU"):
+        score(RecordedRun("x", Path("x"), {"config": {}}))
 
 
 def test_a_base_with_a_fixed_key_size_is_refused() -> None:

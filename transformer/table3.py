@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transformer.config import ModelConfig
+from transformer.results import RecordedRun
 from transformer.train.config import toml_value, trainer_command
+from transformer.train.device import recorded_sampler
 
 
 @dataclass(frozen=True)
@@ -289,6 +291,51 @@ class Score:
 
     ppl: float
     bleu: float
+
+
+def score(run: RecordedRun) -> Score:
+    """A recorded run's row in Table 3: the perplexity of its last validation
+    and the BLEU of its last checkpoint on the validation split."""
+    last, val = run.last_val(), run.evals.get("val", {})
+    if last is None or "bleu" not in val:
+        raise ValueError(
+            f"{run.path} has no validation perplexity and BLEU to read; its"
+            " training ended before the first validation or its evaluation"
+            " was not recorded: run the row's command again"
+        )
+    return Score(last["ppl"], val["bleu"])
+
+
+# a run's place on disk and how it was started; everything else in its
+# config is what it trained
+_NOT_TRAINED = {"out_dir", "resume", "overwrite", "progress", "dropout_masks"}
+
+
+def repeat_delta(
+    first: RecordedRun, again: RecordedRun, retrain: str
+) -> Score:
+    """``again`` minus ``first`` in Table 3's numbers, for two runs of one
+    config and seed (the same model, training settings, batches and dropout
+    sampler), trained on two machines or at two times: what the machine alone
+    changes. Raises if the two trained anything differently, naming
+    ``retrain``, the command that trains ``again`` as it should be."""
+    a, b = first.config, again.config
+    differ = sorted(
+        f"{section}.{key}"
+        for section in set(a) | set(b)
+        for key in set(a.get(section, {})) | set(b.get(section, {}))
+        if not (section == "train" and key in _NOT_TRAINED)
+        and a.get(section, {}).get(key) != b.get(section, {}).get(key)
+    )
+    if recorded_sampler(a) != recorded_sampler(b):
+        differ.append("train.dropout_masks")
+    if differ:
+        raise ValueError(
+            f"{again.path} is not {first.path} trained again: their configs"
+            f" differ in {', '.join(differ)}; retrain it with `{retrain}`"
+        )
+    s, t = score(first), score(again)
+    return Score(t.ppl - s.ppl, t.bleu - s.bleu)
 
 
 def seed_spread(scores: list[Score]) -> Score:
