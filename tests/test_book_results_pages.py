@@ -332,6 +332,30 @@ def test_after_the_paper_chapter_shows_recorded_rows(
         ['model.architecture="prefix_lm"', "model.n_layers=7"],
         28.765,
     )
+    # the modern block and two of its changes alone
+    _compare_record(
+        tmp_path,
+        "modern",
+        [
+            "model.norm_first=true",
+            'model.norm="rms"',
+            'model.activation="swiglu"',
+            "model.match_ffn_params=true",
+            'model.positional="rope"',
+        ],
+        33.0,
+    )
+    for name, overrides, bleu in (
+        ("pre-norm", ["model.norm_first=true"], 30.5),
+        ("rmsnorm", ['model.norm="rms"'], 30.0),
+        (
+            "swiglu",
+            ['model.activation="swiglu"', "model.match_ffn_params=true"],
+            31.0,
+        ),
+        ("rope", ['model.positional="rope"'], 30.5),
+    ):
+        _compare_record(tmp_path, name, overrides, bleu)
     spectrum = {
         "matrices": 56,
         "rank_fraction": 0.987,
@@ -356,6 +380,15 @@ def test_after_the_paper_chapter_shows_recorded_rows(
     # compare-base is table3-base trained again: the machine's difference
     assert "val BLEU 30.00 against 30.00 (Δ +0.00)" in text
     assert "moves BLEU within the seeds' spread" in text
+    # each row's difference from the base row, read against the spread
+    assert "**prefix-lm** -1.23 BLEU, +0.00 PPL;" not in text
+    assert "**prefix-lm** -1.23 BLEU, +0.00 PPL (validation" in text
+    assert "**modern** +3.00 BLEU, +0.00 PPL; **pre-norm** +0.50" in text
+    assert "+0.50 BLEU, +0.00 PPL (within noise)" in text
+    assert (
+        "The four changes alone add up to +2.00 BLEU; together, in the modern"
+        " block, they give +3.00 (+1.00 from their sum), more than" in text
+    )
     assert "prefix-LM self-attention" in text and "0.654" in text
     assert "FAKE GPU" in text  # provenance beside the numbers
     assert "not yet run" in text  # the other rows
