@@ -380,6 +380,7 @@ def test_after_the_paper_chapter_shows_recorded_rows(
     # compare-base is table3-base trained again: the machine's difference
     assert "val BLEU 30.00 against 30.00 (Δ +0.00)" in text
     assert "moves BLEU within the seeds' spread" in text
+    assert "at most the larger of the two, 0.60" in text
     # each row's difference from the base row, read against the spread
     assert "**prefix-lm** -1.23 BLEU, +0.00 PPL;" not in text
     assert "**prefix-lm** -1.23 BLEU, +0.00 PPL (validation" in text
@@ -387,8 +388,11 @@ def test_after_the_paper_chapter_shows_recorded_rows(
     assert "+0.50 BLEU, +0.00 PPL (within noise)" in text
     assert (
         "The four changes alone add up to +2.00 BLEU; together, in the modern"
-        " block, they give +3.00 (+1.00 from their sum), more than" in text
+        " block, they give +3.00 (+1.00 from their sum)" in text
     )
+    # five runs' noise: √14 x the seeds' standard deviation, 0.30
+    assert "±1.12 BLEU with the seeds' standard deviation (0.30)" in text
+    assert "as far as one run per row can tell, the changes add up" in text
     assert "prefix-LM self-attention" in text and "0.654" in text
     assert "FAKE GPU" in text  # provenance beside the numbers
     assert "not yet run" in text  # the other rows
@@ -420,6 +424,10 @@ def test_after_the_paper_chapter_refuses_a_misnamed_row(
 def test_before_the_paper_chapter_shows_recorded_scoring_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for seed, bleu in ((0, 30.0), (1, 30.6), (2, 30.3)):
+        name = "base" + (f"-seed{seed}" if seed else "")
+        _table3_record(tmp_path, name, [f"train.seed={seed}"], 3.0, bleu)
+    _compare_record(tmp_path, "base", [], 29.0)
     _compare_record(
         tmp_path,
         "dot-dk64",
@@ -428,6 +436,9 @@ def test_before_the_paper_chapter_shows_recorded_scoring_rows(
     )
     text = _execute("15_before_the_paper.ipynb", tmp_path, monkeypatch)
     assert "25.43" in text  # its val and test BLEU
+    # the noise the rows are read against, from the recorded runs
+    assert "the base's seed spread (Table 3, 3 seeds): 0.60 BLEU" in text
+    assert "the seed-0 base trained again: Δ -1.00 BLEU" in text
     assert "not yet run" in text  # the other rows
     assert text.count("<IMAGE>") == 1  # BLEU against d_k
 

@@ -4,6 +4,8 @@ them."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,9 +17,12 @@ from transformer import ModelConfig
 from transformer.comparisons import (
     matching_layers,
     parameters,
+    recorded_variant,
     train_command,
     variants,
 )
+from transformer.results import RecordedRun
+from transformer.train.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 # the base of configs/table3-cpu.toml
@@ -174,3 +179,26 @@ def test_the_script_trains_and_records_a_row_on_val_and_test(
     )
     assert wrong.returncode != 0
     assert "no comparison named encoder-only" in wrong.stderr
+
+
+def test_a_recorded_row_is_read_only_if_it_trained_as_its_name_says() -> None:
+    cpu = RunConfig.from_toml(ROOT / "configs" / "table3-cpu.toml")
+    rows = {v.name: v for v in variants(BASE)}
+    config = copy.deepcopy(dataclasses.asdict(cpu))
+    config["model"] = {**config["model"], "positional": "rope"}
+    rope = RecordedRun(
+        "compare-rope", Path("results/runs/compare-rope"), {"config": config}
+    )
+    assert recorded_variant({"compare-rope": rope}, rows["rope"], cpu) is rope
+    assert recorded_variant({}, rows["rope"], cpu) is None  # not yet run
+    # RoPE's run recorded under SwiGLU's name
+    with pytest.raises(
+        ValueError,
+        match=r"is not the row 'swiglu'.*`python scripts/compare.py run"
+        r" swiglu`",
+    ):
+        recorded_variant({"compare-swiglu": rope}, rows["swiglu"], cpu)
+    # the right model, trained with another seed
+    config["train"]["seed"] = 3
+    with pytest.raises(ValueError, match=r"differing in \['seed'\]"):
+        recorded_variant({"compare-rope": rope}, rows["rope"], cpu)

@@ -4,6 +4,8 @@ row)."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -28,6 +30,7 @@ from transformer.table3 import (
     still_learning,
     table3_rows,
     train_command,
+    train_differences,
 )
 from transformer.train.config import RunConfig, apply_overrides
 
@@ -389,3 +392,34 @@ def test_a_listing_read_only_in_part_ends_quietly(script: str) -> None:
     assert lister.wait(timeout=60) == 0, err
     assert first.startswith(b"# ")
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def _as_recorded(config: RunConfig, name: str, **train: object) -> RecordedRun:
+    """A recorded run whose run.json config is ``config`` with ``train``
+    changed (no metrics: only its config is read)."""
+    recorded = copy.deepcopy(dataclasses.asdict(config))
+    recorded["train"].update(train)
+    return RecordedRun(name, Path("results/runs") / name, {"config": recorded})
+
+
+def test_train_differences_name_what_a_run_trained_otherwise() -> None:
+    want = RunConfig.from_toml(ROOT / "configs" / "table3-cpu.toml")
+    # where and how a run was started is no difference
+    same = _as_recorded(want, "x", out_dir="elsewhere", resume=True)
+    assert train_differences(same, want) == []
+    # a seed the caller expects is none either; one it does not expect is
+    seeded = _as_recorded(want, "x", seed=1)
+    assert train_differences(seeded, want, seed=1) == []
+    assert train_differences(seeded, want) == ["seed"]
+    # a row's own training setting, expected or not
+    smoothed = _as_recorded(want, "x", label_smoothing=0.2)
+    assert train_differences(smoothed, want, label_smoothing=0.2) == []
+    assert train_differences(smoothed, want) == ["label_smoothing"]
+    # the dropout sampler is compared as drawn, not as spelled
+    other = "bits" if want.train.dropout_masks == "torch" else "torch"
+    sampled = _as_recorded(want, "x", dropout_masks=other)
+    assert train_differences(sampled, want) == ["dropout_masks"]
+    with pytest.raises(
+        ValueError, match="no training setting lable_smoothing"
+    ):
+        train_differences(same, want, lable_smoothing=0.2)

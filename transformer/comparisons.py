@@ -23,6 +23,7 @@ same sentence pairs, so the same target tokens):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,9 @@ import torch
 
 from transformer.build import build_model
 from transformer.config import ModelConfig
-from transformer.train.config import toml_value, trainer_command
+from transformer.results import RecordedRun
+from transformer.table3 import train_differences
+from transformer.train.config import RunConfig, toml_value, trainer_command
 
 
 @dataclass(frozen=True)
@@ -162,3 +165,31 @@ def train_command(
         seed,
         out_dir or f"runs/{run_name(variant, seed)}",
     )
+
+
+def recorded_variant(
+    runs: Mapping[str, RecordedRun],
+    variant: Variant,
+    base: RunConfig,
+    seed: int = 0,
+) -> RecordedRun | None:
+    """The recorded run of ``variant`` (``runs[run_name(variant, seed)]``),
+    after checking that it trained the variant's model with ``base``'s
+    training settings (the budget, batches, schedule, label smoothing, the
+    seed, the dropout sampler); None if it is not recorded. Raises, naming
+    what differs, for a run recorded under the wrong name."""
+    name = run_name(variant, seed)
+    run = runs.get(name)
+    if run is None:
+        return None
+    model = base.model_config(base.data.vocab_size)
+    trained = RunConfig.from_dict(run.config, source=str(run.path))
+    got = trained.model_config(model.vocab_size)
+    differ = train_differences(run, base, seed=seed)
+    if got != variant.config(model) or differ:
+        raise ValueError(
+            f"{run.path} is not the row {variant.name!r}: trained as {got}"
+            f" with train settings differing in {differ}; retrain it with"
+            f" `python scripts/compare.py run {variant.name}`"
+        )
+    return run

@@ -8,9 +8,10 @@ paper's sinusoid frequencies. A rotation by m θ of q and by n θ of k leaves
 
     q_m · k_n = (R(m θ) q) · (R(n θ) k) = q · R((n - m) θ) k,
 
-so attention scores depend on the offset n - m only, not on where the pair
-sits in the sentence (``tests/test_variants.py`` checks it). Values are not
-rotated. Shape: (B, h, T, d) -> same, d even.
+so a score depends on the two vectors and, of their positions, only on the
+offset n - m, not on where the pair sits in the sentence
+(``tests/test_variants.py`` checks it). Values are not rotated.
+Shape: (B, h, T, d) -> same, d even.
 """
 
 from __future__ import annotations

@@ -21,13 +21,14 @@ embeddings; "big" doubles d_model, d_ff and h with P_drop = 0.3.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from transformer.config import ModelConfig
 from transformer.results import RecordedRun
-from transformer.train.config import toml_value, trainer_command
+from transformer.train.config import RunConfig, toml_value, trainer_command
 from transformer.train.device import recorded_sampler
 
 
@@ -311,13 +312,45 @@ def score(run: RecordedRun) -> Score:
 _NOT_TRAINED = {"out_dir", "resume", "overwrite", "progress", "dropout_masks"}
 
 
+def train_differences(
+    run: RecordedRun, want: RunConfig, **expected: Any
+) -> list[str]:
+    """The training settings in which a recorded run trained otherwise than
+    ``want``'s, with ``expected`` in place of some (``seed=1``, a row's
+    ``label_smoothing``): the budget, batches, schedule, seed, precision and
+    dropout sampler ("dropout_masks", as :func:`recorded_sampler` reads it),
+    not where or how the run was started. An empty list: it trained as asked.
+    """
+    trained = RunConfig.from_dict(run.config, source=str(run.path))
+    have, wanted = (
+        dataclasses.asdict(trained.train),
+        dataclasses.asdict(want.train),
+    )
+    unknown = sorted(set(expected) - set(wanted))
+    if unknown:
+        raise ValueError(
+            f"no training setting {', '.join(unknown)}; the settings are"
+            f" {', '.join(sorted(wanted))}"
+        )
+    target = {**wanted, **expected}
+    differ = sorted(
+        k
+        for k in set(have) | set(target)
+        if k not in _NOT_TRAINED and have.get(k) != target.get(k)
+    )
+    if recorded_sampler(run.config) != recorded_sampler({"train": target}):
+        differ.append("dropout_masks")
+    return differ
+
+
 def repeat_delta(
     first: RecordedRun, again: RecordedRun, retrain: str
 ) -> Score:
     """``again`` minus ``first`` in Table 3's numbers, for two runs of one
     config and seed (the same model, training settings, batches and dropout
-    sampler), trained on two machines or at two times: what the machine alone
-    changes. Raises if the two trained anything differently, naming
+    sampler), trained on two machines or at two times: what the machine, the
+    precision it chose for ``train.precision = "auto"`` and the code version
+    change together. Raises if the two trained anything differently, naming
     ``retrain``, the command that trains ``again`` as it should be."""
     a, b = first.config, again.config
     differ = sorted(
