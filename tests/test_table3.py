@@ -18,19 +18,21 @@ import torch
 from transformer import ModelConfig, Transformer
 from transformer.results import RecordedRun
 from transformer.row_runs import pin_precision
-from transformer.table3 import (
-    PAPER,
+from transformer.row_scores import (
     Score,
-    check_claims,
     late_nll_drop,
     repeat_delta,
-    run_name,
     score,
     seed_spread,
     still_learning,
+    train_differences,
+)
+from transformer.table3 import (
+    PAPER,
+    check_claims,
+    run_name,
     table3_rows,
     train_command,
-    train_differences,
 )
 from transformer.train.config import RunConfig, apply_overrides
 

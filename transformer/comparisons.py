@@ -32,7 +32,7 @@ import torch
 from transformer.build import build_model
 from transformer.config import ModelConfig
 from transformer.results import RecordedRun
-from transformer.table3 import train_differences
+from transformer.row_scores import train_differences
 from transformer.train.config import RunConfig, toml_value, trainer_command
 
 
