@@ -356,6 +356,16 @@ def test_after_the_paper_chapter_shows_recorded_rows(
         ("rope", ['model.positional="rope"'], 30.5),
     ):
         _compare_record(tmp_path, name, overrides, bleu)
+    # one row trained on a CPU: its table names the CPU, shortened
+    rope = tmp_path / "runs" / "compare-rope" / "run.json"
+    info = json.loads(rope.read_text())
+    info["hardware"] = {
+        "device": "cpu",
+        "cpu_count": 2,
+        "cpu": "Intel(R) Xeon(R) Processor",
+    }
+    info["autocast"] = "bfloat16"
+    rope.write_text(json.dumps(info))
     spectrum = {
         "matrices": 56,
         "rank_fraction": 0.987,
@@ -383,7 +393,10 @@ def test_after_the_paper_chapter_shows_recorded_rows(
     assert "at most the larger of the two, 0.60" in text
     # each row's difference from the base row, read against the spread
     assert "**prefix-lm** -1.23 BLEU, +0.00 PPL;" not in text
-    assert "**prefix-lm** -1.23 BLEU, +0.00 PPL (validation" in text
+    assert (
+        "From the base row (validation; within noise: |Δ BLEU| at most"
+        " 0.60): **prefix-lm** -1.23 BLEU, +0.00 PPL." in text
+    )
     assert "**modern** +3.00 BLEU, +0.00 PPL; **pre-norm** +0.50" in text
     assert "+0.50 BLEU, +0.00 PPL (within noise)" in text
     assert (
@@ -395,6 +408,7 @@ def test_after_the_paper_chapter_shows_recorded_rows(
     assert "as far as one run per row can tell, the changes add up" in text
     assert "prefix-LM self-attention" in text and "0.654" in text
     assert "FAKE GPU" in text  # provenance beside the numbers
+    assert "2 CPU cores (Intel Xeon), bfloat16" in text
     assert "not yet run" in text  # the other rows
     # the mask picture, the curves, the spectra, the block curves
     assert text.count("<IMAGE>") == 4
