@@ -27,13 +27,8 @@ from transformer.row_scores import (
     still_learning,
     train_differences,
 )
-from transformer.table3 import (
-    PAPER,
-    check_claims,
-    run_name,
-    table3_rows,
-    train_command,
-)
+from transformer.table3 import PAPER, run_name, table3_rows, train_command
+from transformer.table3_claims import check_claims
 from transformer.train.config import RunConfig, apply_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
