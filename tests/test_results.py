@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from transformer.cli import main
-from transformer.results import load_run, load_runs, summary_rows
+from transformer.results import (
+    RecordedRun,
+    load_run,
+    load_runs,
+    summary_rows,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "numbers-cpu.toml"
@@ -23,6 +28,43 @@ def test_no_results_folder_means_no_runs(tmp_path: Path) -> None:
     # no run.json: not a recorded run
     (tmp_path / "runs" / "half-copied").mkdir(parents=True)
     assert load_runs(tmp_path / "runs") == {}
+
+
+@pytest.mark.parametrize(
+    ("info", "expected"),
+    [
+        (
+            {
+                "hardware": {
+                    "device": "cpu",
+                    "cpu_count": 2,
+                    "cpu": "Intel(R) Xeon(R) Processor",
+                },
+                "autocast": "bfloat16",
+            },
+            "2 CPU cores (Intel Xeon), bfloat16",
+        ),
+        (
+            {
+                "hardware": {
+                    "device": "cpu",
+                    "cpu_count": 2,
+                    "cpu": "AMD EPYC",
+                },
+                "autocast": None,  # no bf16 instructions: float32
+            },
+            "2 CPU cores (AMD EPYC), float32",
+        ),
+        (
+            {"hardware": {"device": "cuda:0", "name": "FAKE GPU"}},
+            "1 × FAKE GPU, precision not recorded",
+        ),
+    ],
+)
+def test_a_run_says_where_and_in_which_precision_it_trained(
+    info: dict, expected: str
+) -> None:
+    assert RecordedRun("r", Path("r"), info).trained_on() == expected
 
 
 def test_a_run_folder_without_run_json_is_a_clear_error(

@@ -59,6 +59,27 @@ class RecordedRun:
         val = self.records("val")
         return val[-1] if val else None
 
+    def trained_on(self) -> str:
+        """Where the run trained and in which precision, for a table:
+        "2 CPU cores (AMD EPYC), float32", "1 × NVIDIA H200, bfloat16".
+        ``train.precision = "auto"`` is bf16 autocast on a CPU with bf16
+        instructions and float32 on one without; run.json's ``autocast``
+        records which (runs recorded before it existed: "precision not
+        recorded")."""
+        hw = self.info.get("hardware", {})
+        if hw.get("device") == "cpu":
+            cpu = (
+                hw.get("cpu", "").replace("(R)", "").replace(" Processor", "")
+            ).strip()
+            where = f"{hw.get('cpu_count', '?')} CPU cores" + (
+                f" ({cpu})" if cpu else ""
+            )
+        else:
+            where = f"{hw.get('world_size', 1)} × {hw.get('name', '?')}"
+        if "autocast" not in self.info:
+            return f"{where}, precision not recorded"
+        return f"{where}, {self.info['autocast'] or 'float32'}"
+
     def provenance(self) -> dict[str, Any]:
         """Where the numbers come from: hardware, versions, commit, seed,
         steps, wall time, command."""
