@@ -483,26 +483,99 @@ def test_after_the_paper_chapter_refuses_a_misnamed_row(
         _execute("16_after_the_paper.ipynb", tmp_path, monkeypatch)
 
 
+def _saturation(folder: Path, largest: float, gradient: float) -> None:
+    kinds = (
+        "encoder self-attention",
+        "decoder self-attention",
+        "encoder-decoder attention",
+    )
+    (folder / "attention-saturation.json").write_text(
+        json.dumps(
+            {
+                "sentences": 100,
+                "split": "val",
+                "kinds": {
+                    kind: {
+                        "rows": 1000,
+                        "largest_weight": largest,
+                        "largest_weight_gradient": gradient,
+                    }
+                    for kind in kinds
+                },
+            }
+        )
+    )
+
+
 def test_before_the_paper_chapter_shows_recorded_scoring_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for seed, bleu in ((0, 30.0), (1, 30.6), (2, 30.3)):
         name = "base" + (f"-seed{seed}" if seed else "")
         _table3_record(tmp_path, name, [f"train.seed={seed}"], 3.0, bleu)
-    _compare_record(tmp_path, "base", [], 29.0)
-    _compare_record(
-        tmp_path,
-        "dot-dk64",
-        ['model.attention_scoring="dot"', "model.n_heads=2"],
-        25.432,
-    )
+    _compare_record(tmp_path, "base", [], 29.0)  # the scaled dot at d_k 16
+    rows = {}
+    for name, bleu in (
+        ("additive-dk16", 29.5),
+        ("dot-dk16", 28.8),
+        ("additive-dk64", 27.0),
+        ("dot-dk64", 25.432),
+        ("scaled-dot-dk64", 28.0),
+    ):
+        scoring, d_k = name.rsplit("-dk", 1)
+        heads = {"16": 8, "64": 2}[d_k]
+        rows[name] = _compare_record(
+            tmp_path,
+            name,
+            [
+                f'model.attention_scoring="{scoring.replace("-", "_")}"',
+                f"model.n_heads={heads}",
+            ],
+            bleu,
+        )
+    _saturation(rows["dot-dk64"], 0.9, 0.05)
+    _saturation(rows["scaled-dot-dk64"], 0.6, 0.3)
     text = _execute("15_before_the_paper.ipynb", tmp_path, monkeypatch)
     assert "25.43" in text  # its val and test BLEU
     # the noise the rows are read against, from the recorded runs
     assert "the base's seed spread (Table 3, 3 seeds): 0.60 BLEU" in text
     assert "the seed-0 base trained again: Δ -1.00 BLEU" in text
     assert "not yet run" in text  # the other rows
+    # each row from the scaled dot at its d_k; the noise is 1.00
+    assert (
+        "- $d_k = 16$, from scaled dot: additive +0.50 BLEU (within noise);"
+        " dot -0.20 BLEU (within noise)" in text
+    )
+    assert (
+        "- $d_k = 64$, from scaled dot: additive -1.00 BLEU (within noise);"
+        " dot -2.57 BLEU\n" in text
+    )
+    # the paper's three claims, read from the rows
+    assert (
+        "(additive − dot at $d_k = 16$): +0.70 BLEU (within noise): they"
+        " perform similarly, as the paper says" in text
+    )
+    assert "(additive − dot at $d_k = 64$): +1.57 BLEU: it does" in text
+    assert "(scaled dot − dot at $d_k = 64$): +2.57 BLEU: it does" in text
+    # the saturation of the two rows measured, and what it says
+    assert "0.900" in text and "0.050" in text
+    assert (
+        "At $d_k = 64$, the unscaled model's encoder self-attention puts on"
+        " average 0.900 on a row's largest weight, against 0.600 with the"
+        " scaling; the gradient of that weight is 0.050 against 0.300. Its"
+        " softmax is more saturated than the scaled model's." in text
+    )
     assert text.count("<IMAGE>") == 1  # BLEU against d_k
+
+
+def test_before_the_paper_chapter_without_runs_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _execute("15_before_the_paper.ipynb", tmp_path, monkeypatch)
+    assert "Not yet run: no scoring row is recorded yet" in text
+    assert "no two scoring rows at one $d_k$ are recorded" in text
+    assert "Not yet measured: no scoring row has a measurement" in text
+    assert text.count("<IMAGE>") == 0
 
 
 def test_before_the_paper_chapter_refuses_a_misnamed_row(

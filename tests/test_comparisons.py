@@ -111,7 +111,8 @@ def test_the_script_trains_and_records_a_row_on_val_and_test(
 ) -> None:
     """scripts/compare.py run: trains the row (a tiny base on the numbers
     task), decodes validation and test from the last checkpoint, records
-    both; a second call skips it; an unknown name is refused."""
+    both with its attention's measurements; a second call skips it; measure
+    writes the measurements again; an unknown name is refused."""
     config = tmp_path / "tiny.toml"
     text = (ROOT / "configs" / "numbers-cpu.toml").read_text()
     text = text.replace('preset = "tiny"', 'preset = "tiny"\nn_layers = 3')
@@ -139,6 +140,7 @@ def test_the_script_trains_and_records_a_row_on_val_and_test(
     assert done.returncode == 0, done.stderr[-2000:]
     out = tmp_path / "results" / "compare-prefix-lm"
     assert sorted(p.name for p in out.iterdir()) == [
+        "attention-saturation.json",
         "attention-spectra.json",
         "eval-test.json",
         "eval-val.json",
@@ -166,10 +168,37 @@ def test_the_script_trains_and_records_a_row_on_val_and_test(
     spectra = json.loads((out / "attention-spectra.json").read_text())
     assert spectra["sentences"] == 100
     assert list(spectra["kinds"]) == ["prefix-LM self-attention"]
+    saturation = json.loads((out / "attention-saturation.json").read_text())
+    assert saturation["sentences"] == 100
+    measured = saturation["kinds"]["prefix-LM self-attention"]
+    assert 0 < measured["largest_weight"] <= 1
+    assert measured["rows"] > 0
     again = subprocess.run(
         command, capture_output=True, text=True, cwd=tmp_path, check=False
     )
     assert again.returncode == 0 and "skipping" in again.stdout
+    # measured again from the checkpoint: the same numbers
+    (out / "attention-saturation.json").unlink()
+    remeasure = [*command[:2], "measure", *command[3:-2]]
+    done = subprocess.run(
+        remeasure, capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "attention measured again" in done.stdout
+    assert (
+        json.loads((out / "attention-saturation.json").read_text())
+        == saturation
+    )
+    unrecorded = subprocess.run(
+        [*remeasure[:3], "rope", *remeasure[4:]],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert unrecorded.returncode != 0
+    assert "train and record it first" in unrecorded.stderr
+    assert "compare.py run rope" in unrecorded.stderr
     wrong = subprocess.run(
         [*command[:3], "encoder-only", *command[4:]],
         capture_output=True,
