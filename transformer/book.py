@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import inspect
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import transformer
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from transformer.results import RecordedRun
 
 ROOT = Path(transformer.__file__).resolve().parents[1]
 
@@ -101,3 +107,27 @@ def repository_url() -> str | None:
     return (yaml.safe_load(config.read_text()).get("repository") or {}).get(
         "url"
     )
+
+
+def plot_validation(
+    ax: Axes,
+    runs: Mapping[str, RecordedRun],
+    metric: str = "nll",
+    colors: Mapping[str, str] | None = None,
+) -> None:
+    """Draw each run's validation records of ``metric`` against the step, one
+    line per run labelled with its key: the curves the trainer wrote into
+    ``metrics.jsonl`` (``"nll"`` per token, ``"ppl"``, or the greedy
+    ``"bleu"`` on the first validation sentences). A record without the
+    metric leaves a gap. ``colors`` (label -> colour) keeps a label's colour
+    the same across panels that plot different subsets."""
+    for label, run in runs.items():
+        val = run.records("val")
+        ax.plot(
+            [r["step"] for r in val],
+            [r.get(metric, float("nan")) for r in val],
+            "o-",
+            ms=2,
+            label=label,
+            color=(colors or {}).get(label),
+        )
