@@ -380,7 +380,14 @@ def test_after_the_paper_chapter_shows_recorded_rows(
             {
                 "sentences": 100,
                 "split": "val",
-                "kinds": {"prefix-LM self-attention": spectrum},
+                "kinds": {
+                    "prefix-LM self-attention": spectrum,
+                    "prefix-LM source block": {
+                        **spectrum,
+                        "full_rank_share": 0.25,
+                        "effective_rank_fraction": 0.7,
+                    },
+                },
             }
         )
     )
@@ -407,6 +414,12 @@ def test_after_the_paper_chapter_shows_recorded_rows(
     assert "±1.12 BLEU with the seeds' standard deviation (0.30)" in text
     assert "as far as one run per row can tell, the changes add up" in text
     assert "prefix-LM self-attention" in text and "0.654" in text
+    # the prefix LM's block structure, and its source blocks' ranks
+    assert "$\\det A = \\det A_{ss} \\prod_i (A_{tt})_{ii}$" in text
+    assert (
+        "In the trained model 50% of them have full numerical rank, and 25%"
+        " of their source blocks (effective rank / L 0.700)." in text
+    )
     assert "FAKE GPU" in text  # provenance beside the numbers
     assert "2 CPU cores (Intel Xeon), bfloat16" in text
     assert "not yet run" in text  # the other rows
@@ -565,7 +578,8 @@ def test_before_the_paper_chapter_shows_recorded_scoring_rows(
         " scaling; the gradient of that weight is 0.050 against 0.300. Its"
         " softmax is more saturated than the scaled model's." in text
     )
-    assert text.count("<IMAGE>") == 1  # BLEU against d_k
+    # BLEU against d_k, and the validation curves, one panel per d_k
+    assert text.count("<IMAGE>") == 2
 
 
 def test_before_the_paper_chapter_without_runs_says_so(

@@ -167,7 +167,10 @@ def test_the_script_trains_and_records_a_row_on_val_and_test(
     assert record["parameters"] > 0
     spectra = json.loads((out / "attention-spectra.json").read_text())
     assert spectra["sentences"] == 100
-    assert list(spectra["kinds"]) == ["prefix-LM self-attention"]
+    assert list(spectra["kinds"]) == [
+        "prefix-LM self-attention",
+        "prefix-LM source block",
+    ]
     saturation = json.loads((out / "attention-saturation.json").read_text())
     assert saturation["sentences"] == 100
     measured = saturation["kinds"]["prefix-LM self-attention"]

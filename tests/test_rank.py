@@ -85,5 +85,30 @@ def test_prefix_lm_is_measured_as_its_own_kind() -> None:
         ModelConfig.tiny(40, architecture="prefix_lm", dropout=0.0)
     ).eval()
     spectra = attention_spectra(model, [([5, 6, 2], [1, 7])])
-    assert list(spectra) == ["prefix-LM self-attention"]
+    assert list(spectra) == [
+        "prefix-LM self-attention",
+        "prefix-LM source block",
+    ]
     assert spectra["prefix-LM self-attention"]["length"] == 5
+    assert spectra["prefix-LM source block"]["length"] == 3
+    layers_heads = model.config.n_layers * model.config.n_heads
+    assert spectra["prefix-LM source block"]["matrices"] == layers_heads
+
+
+def test_a_prefix_lm_matrix_is_full_rank_exactly_when_its_source_block_is() -> (
+    None
+):
+    """Block lower-triangular: the source rows see only the source, so
+    det A = det A_ss x the product of the causal target block's diagonal."""
+    model = build_model(
+        ModelConfig.tiny(40, architecture="prefix_lm", dropout=0.0)
+    ).eval()
+    src, tgt = torch.tensor([[5, 6, 7, 2]]), torch.tensor([[1, 8, 9]])
+    for w in model.attention_maps(src, tgt)["self"]:
+        a = w[0].double()  # (h, S+T, S+T)
+        assert torch.all(a[:, :4, 4:] == 0)  # the source never sees the target
+        diag = a[:, 4:, 4:].diagonal(dim1=-2, dim2=-1)
+        torch.testing.assert_close(
+            torch.linalg.det(a),
+            torch.linalg.det(a[:, :4, :4]) * diag.prod(-1),
+        )

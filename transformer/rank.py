@@ -63,12 +63,18 @@ def _matrices(model: Model, src: Tensor, tgt: Tensor) -> dict[str, Tensor]:
     """One sentence's attention matrices by kind, each (layers·h, L, L)."""
     maps = model.attention_maps(src, tgt)
     if isinstance(model, DecoderOnlyTransformer):
-        kind = (
-            "prefix-LM self-attention"
-            if model.config.architecture == "prefix_lm"
-            else "decoder-only self-attention"
-        )
-        return {kind: torch.cat([w[0] for w in maps["self"]])}
+        a = torch.cat([w[0] for w in maps["self"]])  # (layers·h, S+T, S+T)
+        if model.config.architecture != "prefix_lm":
+            return {"decoder-only self-attention": a}
+        # The source rows attend only to the source, so a prefix LM's matrix
+        # is block lower-triangular, [[A_ss, 0], [A_ts, A_tt]] with A_tt
+        # causal: det A = det A_ss · prod diag A_tt, full rank exactly when
+        # its bidirectional source block A_ss is. That block is measured too.
+        s = src.size(1)
+        return {
+            "prefix-LM self-attention": a,
+            "prefix-LM source block": a[:, :s, :s],  # (layers·h, S, S)
+        }
     return {
         "encoder self-attention": torch.cat([w[0] for w in maps["encoder"]]),
         "decoder self-attention": torch.cat(
