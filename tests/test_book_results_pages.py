@@ -623,4 +623,4 @@ def test_after_the_paper_chapter_reads_the_prefix_lm_against_the_lm(
         "Prefix LM − decoder-only: -1.80 BLEU (beyond 0.60), +0.00 PPL"
         " (within " in text
     )
-    assert "the decoder-only model is ahead: at this size and budget" in text
+    assert "; the decoder-only model is ahead. At this size and budget" in text

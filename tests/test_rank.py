@@ -95,11 +95,10 @@ def test_prefix_lm_is_measured_as_its_own_kind() -> None:
     assert spectra["prefix-LM source block"]["matrices"] == layers_heads
 
 
-def test_a_prefix_lm_matrix_is_full_rank_exactly_when_its_source_block_is() -> (
-    None
-):
-    """Block lower-triangular: the source rows see only the source, so
-    det A = det A_ss x the product of the causal target block's diagonal."""
+def test_a_prefix_lm_matrix_is_block_lower_triangular() -> None:
+    """The source rows see only the source and the target block is causal,
+    so det A = det A_ss x the product of the target block's diagonal: in
+    exact arithmetic, full rank exactly when the source block has it."""
     model = build_model(
         ModelConfig.tiny(40, architecture="prefix_lm", dropout=0.0)
     ).eval()
@@ -107,8 +106,29 @@ def test_a_prefix_lm_matrix_is_full_rank_exactly_when_its_source_block_is() -> (
     for w in model.attention_maps(src, tgt)["self"]:
         a = w[0].double()  # (h, S+T, S+T)
         assert torch.all(a[:, :4, 4:] == 0)  # the source never sees the target
+        assert torch.all(a[:, 4:, 4:].triu(1) == 0)  # the target is causal
+        assert torch.all(a[:, :4, :4] > 0)  # the source reads both ways
         diag = a[:, 4:, 4:].diagonal(dim1=-2, dim2=-1)
+        sign, logdet = torch.linalg.slogdet(a)
+        sign_ss, logdet_ss = torch.linalg.slogdet(a[:, :4, :4])
+        assert torch.equal(sign, sign_ss)
         torch.testing.assert_close(
-            torch.linalg.det(a),
-            torch.linalg.det(a[:, :4, :4]) * diag.prod(-1),
+            logdet, logdet_ss + diag.log().sum(-1), rtol=0, atol=1e-9
         )
+
+
+def test_the_source_block_is_the_first_source_length_rows_and_columns() -> (
+    None
+):
+    model = build_model(
+        ModelConfig.tiny(40, architecture="prefix_lm", dropout=0.0)
+    ).eval()
+    src, tgt = [5, 6, 7, 8, 2], [1, 9, 10]
+    block = attention_spectra(model, [(src, tgt)])["prefix-LM source block"]
+    maps = model.attention_maps(torch.tensor([src]), torch.tensor([tgt]))
+    a = torch.cat([w[0] for w in maps["self"]]).double()[:, :5, :5]
+    # every row of the source block is a whole softmax over the source
+    torch.testing.assert_close(a.sum(-1), torch.ones(a.shape[:2]).double())
+    s = torch.linalg.svdvals(a)
+    expected = (effective_rank(s) / 5).mean().item()
+    assert block["effective_rank_fraction"] == pytest.approx(expected)

@@ -68,8 +68,9 @@ def _matrices(model: Model, src: Tensor, tgt: Tensor) -> dict[str, Tensor]:
             return {"decoder-only self-attention": a}
         # The source rows attend only to the source, so a prefix LM's matrix
         # is block lower-triangular, [[A_ss, 0], [A_ts, A_tt]] with A_tt
-        # causal: det A = det A_ss · prod diag A_tt, full rank exactly when
-        # its bidirectional source block A_ss is. That block is measured too.
+        # causal: det A = det A_ss · prod diag A_tt, so in exact arithmetic A
+        # has full rank exactly when its bidirectional source block A_ss has
+        # (numerically, the target rows lose rank too). A_ss is measured too.
         s = src.size(1)
         return {
             "prefix-LM self-attention": a,

@@ -120,6 +120,23 @@ def seed_spread(scores: list[Score]) -> Score:
     )
 
 
+def against_noise(delta: Score, noise: Score) -> Score:
+    """Read a difference of two rows (a minus b) against the noise, one
+    measure at a time: +1 where it favours a by more than the noise (higher
+    BLEU, lower perplexity), -1 where it favours b, 0 within the noise (a
+    difference equal to the noise is within it)."""
+
+    def sign(x: float, bound: float, higher_is_better: bool) -> int:
+        if abs(x) <= bound:
+            return 0
+        return 1 if (x > 0) == higher_is_better else -1
+
+    return Score(
+        ppl=sign(delta.ppl, noise.ppl, higher_is_better=False),
+        bleu=sign(delta.bleu, noise.bleu, higher_is_better=True),
+    )
+
+
 def late_nll_drop(
     val: Iterable[Mapping[str, Any]], budget: int, window: int
 ) -> float | None:
