@@ -570,6 +570,11 @@ def test_before_the_paper_chapter_shows_recorded_scoring_rows(
     )
     assert "(additive − dot at $d_k = 64$): +1.57 BLEU: it does" in text
     assert "(scaled dot − dot at $d_k = 64$): +2.57 BLEU: it does" in text
+    # read at the small d_k too, where the base is the scaled row
+    assert (
+        "(scaled dot − dot at $d_k = 16$): +0.20 BLEU (within noise): within"
+        " noise" in text
+    )
     # the saturation of the two rows measured, and what it says
     assert "0.900" in text and "0.050" in text
     assert (
