@@ -11,6 +11,7 @@ from torch import nn
 from transformer.attention import MultiHeadAttention, attention, fast_attention
 from transformer.masks import causal_mask, padding_mask
 from transformer.reference import torch_attention
+from transformer.scoring import make_scoring
 
 B, H, TQ, TK, DK, DV = 3, 4, 5, 7, 8, 6
 
@@ -164,3 +165,29 @@ def test_fast_attention_on_cpu_attends_bf16_inputs_in_float32(
         out = fast_attention(q, k, v, mask, is_causal=True)
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "scoring", ["scaled_dot", "dot", "general", "additive"]
+)
+def test_every_scoring_attends_bf16_inputs_in_float32_on_cpu(
+    scoring: str,
+) -> None:
+    """Under bf16 autocast the explicit path (every scoring but the paper's
+    fused one) computes scores, softmax and weighted sum in float32, as the
+    fused path does, so that rows of a scoring comparison differ only in
+    their scoring."""
+    torch.manual_seed(0)
+    module = None if scoring == "scaled_dot" else make_scoring(scoring, 4, 8)
+    q, k, v = (torch.randn(2, 4, 6, 8).to(torch.bfloat16) for _ in range(3))
+    mask = causal_mask(6)
+    expected, expected_w = attention(
+        q.float(), k.float(), v.float(), mask, scoring=module
+    )
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, w = attention(q, k, v, mask, scoring=module)
+    assert out.dtype == torch.bfloat16 and w.dtype == torch.float32
+    torch.testing.assert_close(w, expected_w, rtol=0, atol=0)
+    torch.testing.assert_close(
+        out, expected.to(torch.bfloat16), rtol=0, atol=0
+    )

@@ -129,3 +129,13 @@ def test_the_default_head_size_is_defined_once() -> None:
     config = ModelConfig.base(100, d_k=16)
     layer = MultiHeadAttention(512, 8, d_k=config.d_k)
     assert (layer.d_k, layer.d_v) == (config.head_dim_k, config.head_dim_v)
+
+
+def test_attention_precision_is_float32_on_the_cpu_else_the_autocast() -> None:
+    from transformer.train.device import attention_precision
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert attention_precision(cpu, torch.bfloat16) == "float32"
+    assert attention_precision(cpu, None) == "float32"
+    assert attention_precision(gpu, torch.bfloat16) == "bfloat16"
+    assert attention_precision(gpu, None) == "float32"

@@ -165,6 +165,8 @@ def test_metrics_jsonl_run_json_and_keep_last(tmp_path: Path) -> None:
         and "torch" in info["versions"]
     )
     assert info["config"]["train"]["max_steps"] == 20
+    # on the CPU attention is computed in float32 whatever the autocast
+    assert info["attention_precision"] == "float32"
     assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == [
         "step_00000015",
         "step_00000020",

@@ -43,8 +43,26 @@ def attention(
 
     Returns:
         output (B, h, T_q, d_v) and weights (B, h, T_q, T_k). Fully masked rows
-        have zero weights.
+        have zero weights. On the CPU, bf16/fp16 inputs are attended in
+        float32: the output is cast back, the weights stay float32.
     """
+    if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
+        # As fast_attention: on the CPU, bf16/fp16 inputs are attended in
+        # float32 (scores, softmax, weighted sum) and the output cast back, so
+        # that every scoring function runs at the precision the paper's scaled
+        # dot product runs at through the fused kernel.
+        dtype = q.dtype
+        with torch.autocast("cpu", enabled=False):
+            out, weights = attention(
+                q.float(),
+                k.float(),
+                v.float(),
+                mask,
+                is_causal=is_causal,
+                dropout_p=dropout_p,
+                scoring=scoring,
+            )
+        return out.to(dtype), weights
     if scoring is None:  # Eq. (1)
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
     else:  # another scoring function (transformer.scoring)

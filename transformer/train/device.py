@@ -54,6 +54,18 @@ def cpu_has_native_bf16() -> bool | None:
     return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
 
 
+def attention_precision(
+    device: torch.device, amp_dtype: torch.dtype | None
+) -> str:
+    """What attention's scores and softmax are computed in, as ``run.json``
+    records it: float32 on the CPU whatever the autocast
+    (:mod:`transformer.attention` attends bf16 inputs in float32 there, for
+    every scoring function), else the autocast dtype."""
+    if device.type == "cpu" or amp_dtype is None:
+        return "float32"
+    return str(amp_dtype).removeprefix("torch.")
+
+
 def autocast_dtype(
     device: torch.device, precision: str = "auto"
 ) -> torch.dtype | None:

@@ -64,6 +64,7 @@ from transformer.train.checkpoint import (
 )
 from transformer.train.config import RunConfig
 from transformer.train.device import (
+    attention_precision,
     autocast,
     autocast_dtype,
     check_compile,
@@ -210,6 +211,12 @@ class Trainer:
                 if self.amp_dtype is not None
                 else None,
                 "dropout_sampler": "bits" if self.dropout_bits else "torch",
+                # every scoring function's scores and softmax: float32 on the
+                # CPU whatever the autocast (runs without this key computed
+                # the non-default scorings' in the autocast dtype)
+                "attention_precision": attention_precision(
+                    self.device, self.amp_dtype
+                ),
                 "start_step": self.step,
             },
         )
