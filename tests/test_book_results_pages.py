@@ -548,7 +548,15 @@ def test_before_the_paper_chapter_shows_recorded_scoring_rows(
         )
     _saturation(rows["dot-dk64"], 0.9, 0.05)
     _saturation(rows["scaled-dot-dk64"], 0.6, 0.3)
+    # trained under bf16 autocast before run.json said how attention ran:
+    # the unscaled dot product's scores were bf16, the scaled one's float32
+    for name in ("dot-dk64", "scaled-dot-dk64"):
+        info = json.loads((rows[name] / "run.json").read_text())
+        info["hardware"] = {"device": "cpu", "cpu_count": 2}
+        info["autocast"] = "bfloat16"
+        (rows[name] / "run.json").write_text(json.dumps(info))
     text = _execute("15_before_the_paper.ipynb", tmp_path, monkeypatch)
+    assert "Read dot at $d_k = 64$ with care: trained under bf16" in text
     assert "25.43" in text  # its val and test BLEU
     # the noise the rows are read against, from the recorded runs
     assert "the base's seed spread (Table 3, 3 seeds): 0.60 BLEU" in text

@@ -67,6 +67,41 @@ def test_a_run_says_where_and_in_which_precision_it_trained(
     assert RecordedRun("r", Path("r"), info).trained_on() == expected
 
 
+CPU = {"device": "cpu", "cpu_count": 2}
+
+
+@pytest.mark.parametrize(
+    ("info", "expected"),
+    [
+        (
+            {"attention_precision": "float32", "autocast": "bfloat16"},
+            "float32",
+        ),
+        ({"hardware": CPU, "autocast": None}, "float32"),
+        # before the key existed: the fused path attended in float32 ...
+        ({"hardware": CPU, "autocast": "bfloat16"}, "float32"),
+        # ... the other scorings in the autocast dtype
+        (
+            {
+                "hardware": CPU,
+                "autocast": "bfloat16",
+                "config": {"model": {"attention_scoring": "dot"}},
+            },
+            "bfloat16",
+        ),
+        (
+            {"hardware": {"device": "cuda:0"}, "autocast": "bfloat16"},
+            "bfloat16",
+        ),
+        ({"hardware": CPU}, None),  # autocast not recorded
+    ],
+)
+def test_a_run_says_in_which_precision_it_attended(
+    info: dict, expected: str | None
+) -> None:
+    assert RecordedRun("r", Path("r"), info).attention_precision() == expected
+
+
 def test_a_run_folder_without_run_json_is_a_clear_error(
     tmp_path: Path,
 ) -> None:

@@ -80,6 +80,27 @@ class RecordedRun:
             return f"{where}, precision not recorded"
         return f"{where}, {self.info['autocast'] or 'float32'}"
 
+    def attention_precision(self) -> str | None:
+        """What the run computed attention's scores and softmax in:
+        ``run.json``'s ``attention_precision``. Runs recorded before it
+        existed: float32 without autocast, and on the CPU for the paper's
+        scaled dot product (its fused path attended in float32); the
+        autocast dtype for the other scoring functions, which computed
+        theirs in it; None where the autocast was not recorded."""
+        if "attention_precision" in self.info:
+            return self.info["attention_precision"]
+        if "autocast" not in self.info:
+            return None
+        if self.info["autocast"] is None:
+            return "float32"
+        scoring = self.config.get("model", {}).get(
+            "attention_scoring", "scaled_dot"
+        )
+        on_cpu = self.info.get("hardware", {}).get("device") == "cpu"
+        if scoring == "scaled_dot" and on_cpu:
+            return "float32"
+        return self.info["autocast"]
+
     def provenance(self) -> dict[str, Any]:
         """Where the numbers come from: hardware, versions, commit, seed,
         steps, wall time, command."""
