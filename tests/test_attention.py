@@ -191,3 +191,21 @@ def test_every_scoring_attends_bf16_inputs_in_float32_on_cpu(
     torch.testing.assert_close(
         out, expected.to(torch.bfloat16), rtol=0, atol=0
     )
+
+
+def test_a_scoring_layer_trains_under_autocast_with_float32_scores() -> None:
+    """The training path: bf16 projections under autocast, then the scores,
+    softmax and their gradients in float32 for the scoring's own weights."""
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(
+        d_model=32, n_heads=4, dropout=0.1, scoring="additive"
+    ).train()
+    x = torch.randn(2, 6, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, w = mha(x, x, x, need_weights=True)
+    assert out.dtype == torch.bfloat16 and w is not None
+    assert w.dtype == torch.float32
+    out.float().sum().backward()
+    for p in mha.scoring.parameters():
+        assert p.grad is not None and p.grad.dtype == torch.float32
+        assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0

@@ -94,6 +94,16 @@ CPU = {"device": "cpu", "cpu_count": 2}
             "bfloat16",
         ),
         ({"hardware": CPU}, None),  # autocast not recorded
+        # resumed across the change: its segments differ
+        (
+            {
+                "hardware": CPU,
+                "attention_precision": "float32",
+                "config": {"model": {"attention_scoring": "additive"}},
+                "earlier_segments": [{"autocast": "bfloat16"}],
+            },
+            "mixed",
+        ),
     ],
 )
 def test_a_run_says_in_which_precision_it_attended(

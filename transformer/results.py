@@ -86,20 +86,28 @@ class RecordedRun:
         existed: float32 without autocast, and on the CPU for the paper's
         scaled dot product (its fused path attended in float32); the
         autocast dtype for the other scoring functions, which computed
-        theirs in it; None where the autocast was not recorded."""
-        if "attention_precision" in self.info:
-            return self.info["attention_precision"]
-        if "autocast" not in self.info:
+        theirs in it; None where the autocast was not recorded. A run
+        resumed across the change, its segments differing: "mixed"."""
+        segments = [self.info, *self.info.get("earlier_segments", [])]
+        found = {self._segment_attention(s) for s in segments}
+        if len(found) > 1:
+            return "mixed"
+        return found.pop()
+
+    def _segment_attention(self, segment: dict[str, Any]) -> str | None:
+        if "attention_precision" in segment:
+            return segment["attention_precision"]
+        if "autocast" not in segment:
             return None
-        if self.info["autocast"] is None:
+        if segment["autocast"] is None:
             return "float32"
         scoring = self.config.get("model", {}).get(
             "attention_scoring", "scaled_dot"
         )
-        on_cpu = self.info.get("hardware", {}).get("device") == "cpu"
-        if scoring == "scaled_dot" and on_cpu:
+        hardware = segment.get("hardware", self.info.get("hardware", {}))
+        if scoring == "scaled_dot" and hardware.get("device") == "cpu":
             return "float32"
-        return self.info["autocast"]
+        return segment["autocast"]
 
     def provenance(self) -> dict[str, Any]:
         """Where the numbers come from: hardware, versions, commit, seed,
