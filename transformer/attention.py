@@ -19,6 +19,15 @@ from transformer.rope import RotaryEmbedding
 from transformer.scoring import Scoring, make_scoring
 
 
+def _attended_in_float32(q: Tensor) -> bool:
+    """bf16/fp16 heads on the CPU: both attention paths compute them in
+    float32 and cast the output back (see :func:`fast_attention`)."""
+    return q.device.type == "cpu" and q.dtype in (
+        torch.bfloat16,
+        torch.float16,
+    )
+
+
 def attention(
     q: Tensor,
     k: Tensor,
@@ -46,7 +55,7 @@ def attention(
         have zero weights. On the CPU, bf16/fp16 inputs are attended in
         float32: the output is cast back, the weights stay float32.
     """
-    if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
+    if _attended_in_float32(q):
         # As fast_attention: on the CPU, bf16/fp16 inputs are attended in
         # float32 (scores, softmax, weighted sum) and the output cast back, so
         # that every scoring function runs at the precision the paper's scaled
@@ -99,7 +108,7 @@ def fast_attention(
     share of the model's FLOPs at these lengths, so doing them in float32 costs
     little, and it is the more accurate of the two.
     """
-    if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
+    if _attended_in_float32(q):
         dtype = q.dtype
         # autocast would send SDPA back to bf16
         with torch.autocast("cpu", enabled=False):
