@@ -25,10 +25,11 @@ Shapes: N tokens (B·T flattened), V vocabulary size.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.profiler import record_function
 
 
 class LossOutput(NamedTuple):
@@ -155,6 +156,33 @@ def projected_label_smoothed_cross_entropy(
         rows, weight, labels, smoothing, chunk, dtype, need_grad
     )
     return LossOutput(loss, nll, keep.sum())
+
+
+def batch_loss(
+    module: torch.nn.Module,
+    batch: Any,
+    smoothing: float,
+    ignore_index: int,
+    output_weight: Tensor | None = None,
+) -> LossOutput:
+    """The label-smoothed loss (§5.4) of a batch (``src``, ``tgt_in``,
+    ``tgt_out``) under ``module``: the model, or what wraps it for training
+    (DDP, ``torch.compile``). Without ``output_weight`` the module returns
+    logits and :func:`label_smoothed_cross_entropy` scores them; with it (the
+    model's output projection) the module returns its decoder states and
+    :func:`projected_label_smoothed_cross_entropy` fuses the projection into
+    the loss."""
+    if output_weight is None:
+        logits = module(batch.src, batch.tgt_in)  # (B, T, V)
+        with record_function("loss"):
+            return label_smoothed_cross_entropy(
+                logits, batch.tgt_out, smoothing, ignore_index
+            )
+    hidden = module(batch.src, batch.tgt_in, project=False)  # (B, T, D)
+    with record_function("loss"):
+        return projected_label_smoothed_cross_entropy(
+            hidden, output_weight, batch.tgt_out, smoothing, ignore_index
+        )
 
 
 class _ProjectedCrossEntropy(torch.autograd.Function):

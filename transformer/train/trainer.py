@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -72,13 +70,11 @@ from transformer.train.device import (
     memory_gb,
 )
 from transformer.train.distributed import all_reduce_sum, shutdown
-from transformer.train.loss import (
-    label_smoothed_cross_entropy,
-    projected_label_smoothed_cross_entropy,
-)
+from transformer.train.loss import batch_loss
 from transformer.train.metrics import MetricsLogger, perplexity
 from transformer.train.runinfo import RunRecord, run_info
 from transformer.train.setup import TrainingRun, build_run
+from transformer.train.signals import StopSignals
 
 
 class TrainingDivergedError(RuntimeError):
@@ -184,7 +180,7 @@ class Trainer:
         )
         self.history = self.metrics.records
         self.interrupted = False
-        self._stop_requested, self._stop_requested_at = False, 0.0
+        self.stop_signals = StopSignals()
         self._last_saved = -1
         self._start = time.perf_counter()
         self._stream = self._micro_batches()
@@ -221,7 +217,7 @@ class Trainer:
             },
         )
         start = self._start = time.perf_counter()
-        previous = self._install_signal_handlers()
+        self.stop_signals.install()
         bar = tqdm(
             total=t.max_steps,
             initial=self.step,
@@ -286,8 +282,7 @@ class Trainer:
             raise
         finally:
             bar.close()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            self.stop_signals.restore()
         record.close(
             wall_time_s=time.perf_counter() - start,
             final_step=self.step,
@@ -352,7 +347,7 @@ class Trainer:
                     (out.loss * (world / n_tokens)).backward()
             loss_sum += out.loss.detach()
             nll_sum += out.nll.detach()
-        stop = torch.tensor(float(self._stop_requested), device=dev)
+        stop = torch.tensor(float(self.stop_signals.requested), device=dev)
         loss_sum, nll_sum, stop = all_reduce_sum(
             torch.stack([loss_sum, nll_sum, stop]), self.dist
         ).tolist()
@@ -384,22 +379,14 @@ class Trainer:
     def _forward_loss(self, module: torch.nn.Module, batch: Any) -> Any:
         """The label-smoothed loss of a batch (§5.4); with ``train.fused_loss``
         the projection is fused in."""
-        t, pad = self.config.train, self.tokenizer.pad_id
-        if not t.fused_loss:
-            logits = module(batch.src, batch.tgt_in)  # (B, T, V)
-            with record_function("loss"):
-                return label_smoothed_cross_entropy(
-                    logits, batch.tgt_out, t.label_smoothing, pad
-                )
-        hidden = module(batch.src, batch.tgt_in, project=False)  # (B, T, D)
-        with record_function("loss"):
-            return projected_label_smoothed_cross_entropy(
-                hidden,
-                self.model.output_weight,
-                batch.tgt_out,
-                t.label_smoothing,
-                pad,
-            )
+        t = self.config.train
+        return batch_loss(
+            module,
+            batch,
+            t.label_smoothing,
+            self.tokenizer.pad_id,
+            self.model.output_weight if t.fused_loss else None,
+        )
 
     def _diverged(self, what: str) -> None:
         last = latest_checkpoint(self.ckpt_dir) if self.ckpt_dir else None
@@ -542,26 +529,6 @@ class Trainer:
         shutdown(self.dist)
 
     # -- helpers --------------------------------------------------------------
-    def _install_signal_handlers(self) -> dict:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-
-        def handler(signum: int, frame: Any) -> None:
-            # The first signal asks for a checkpoint at the end of the current
-            # step. Under torchrun a Ctrl-C reaches each worker twice at once
-            # (from the terminal and relayed by torchrun), so only a repeat
-            # more than 2 s later counts as "stop now".
-            now = time.monotonic()
-            if self._stop_requested and now - self._stop_requested_at > 2.0:
-                raise KeyboardInterrupt
-            if not self._stop_requested:
-                self._stop_requested, self._stop_requested_at = True, now
-
-        return {
-            sig: signal.signal(sig, handler)
-            for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-
     def _say(self, message: str) -> None:
         if self.is_main and self.config.train.progress:
             tqdm.write(message, file=sys.stderr)
