@@ -550,6 +550,8 @@ def test_before_the_paper_chapter_shows_recorded_scoring_rows(
         )
     _saturation(rows["dot-dk64"], 0.9, 0.05)
     _saturation(rows["scaled-dot-dk64"], 0.6, 0.3)
+    _saturation(rows["additive-dk64"], 0.25, 0.2)
+    _saturation(rows["additive-dk16"], 0.95, 0.04)  # no dot rows measured
     # trained under bf16 autocast before run.json said how attention ran:
     # the unscaled dot product's scores were bf16, the scaled one's float32
     for name in ("dot-dk64", "scaled-dot-dk64"):
@@ -593,6 +595,14 @@ def test_before_the_paper_chapter_shows_recorded_scoring_rows(
         " scaling; the gradient of that weight is 0.050 against 0.300. Its"
         " softmax is more saturated than the scaled model's." in text
     )
+    # additive attention against the dot products measured at its d_k
+    assert (
+        "At $d_k = 64$, additive attention's encoder self-attention puts"
+        " 0.250 on a row's largest weight (gradient 0.200), less peaked than"
+        " the scaled dot product's 0.600 and the dot product's 0.900: its"
+        " scores" in text
+    )
+    assert "At $d_k = 16$, additive attention's" not in text
     # BLEU against d_k, and the validation curves, one panel per d_k
     assert text.count("<IMAGE>") == 2
 
