@@ -528,7 +528,8 @@ def test_before_the_paper_chapter_shows_recorded_scoring_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _base_seeds(tmp_path)
-    _compare_record(tmp_path, "base", [], 29.0)  # the scaled dot at d_k 16
+    # the scaled dot at d_k 16
+    base = _compare_record(tmp_path, "base", [], 29.0)
     rows = {}
     for name, bleu in (
         ("additive-dk16", 29.5),
@@ -536,9 +537,10 @@ def test_before_the_paper_chapter_shows_recorded_scoring_rows(
         ("additive-dk64", 27.0),
         ("dot-dk64", 25.432),
         ("scaled-dot-dk64", 28.0),
+        ("additive-dk128", 26.0),
     ):
         scoring, d_k = name.rsplit("-dk", 1)
-        heads = {"16": 8, "64": 2}[d_k]
+        heads = {"16": 8, "64": 2, "128": 1}[d_k]
         rows[name] = _compare_record(
             tmp_path,
             name,
@@ -551,7 +553,11 @@ def test_before_the_paper_chapter_shows_recorded_scoring_rows(
     _saturation(rows["dot-dk64"], 0.9, 0.05)
     _saturation(rows["scaled-dot-dk64"], 0.6, 0.3)
     _saturation(rows["additive-dk64"], 0.25, 0.2)
-    _saturation(rows["additive-dk16"], 0.95, 0.04)  # no dot rows measured
+    # at d_k 16 additive lies between the two dot products
+    _saturation(base, 0.5, 0.3)
+    _saturation(rows["dot-dk16"], 0.97, 0.02)
+    _saturation(rows["additive-dk16"], 0.95, 0.04)
+    _saturation(rows["additive-dk128"], 0.3, 0.2)  # no dot row measured
     # trained under bf16 autocast before run.json said how attention ran:
     # the unscaled dot product's scores were bf16, the scaled one's float32
     for name in ("dot-dk64", "scaled-dot-dk64"):
@@ -597,12 +603,18 @@ def test_before_the_paper_chapter_shows_recorded_scoring_rows(
     )
     # additive attention against the dot products measured at its d_k
     assert (
-        "At $d_k = 64$, additive attention's encoder self-attention puts"
-        " 0.250 on a row's largest weight (gradient 0.200), less peaked than"
-        " the scaled dot product's 0.600 and the dot product's 0.900: its"
-        " scores" in text
+        "At $d_k = 64$, additive attention's encoder self-attention puts on"
+        " average 0.250 on a row's largest weight (gradient 0.200), less"
+        " peaked than the scaled dot product's 0.600 and the dot product's"
+        " 0.900. Its scores" in text
     )
-    assert "At $d_k = 16$, additive attention's" not in text
+    assert (
+        "At $d_k = 16$, additive attention's encoder self-attention puts on"
+        " average 0.950 on a row's largest weight (gradient 0.040), less"
+        " peaked than the dot product's 0.970; not less peaked than the"
+        " scaled dot product's 0.500. Its scores" in text
+    )
+    assert "At $d_k = 128$, additive attention's" not in text
     # BLEU against d_k, and the validation curves, one panel per d_k
     assert text.count("<IMAGE>") == 2
 

@@ -30,6 +30,11 @@ class StopSignals:
         self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
+        if self._previous:
+            raise RuntimeError(
+                "StopSignals.install() was called twice: call restore()"
+                " first, or the handlers it replaced would be lost"
+            )
         if threading.current_thread() is not threading.main_thread():
             return
         self._previous = {
