@@ -9,6 +9,8 @@ sizes, D = d_model. Masks follow the convention of :mod:`transformer.masks`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +28,15 @@ def _attended_in_float32(q: Tensor) -> bool:
         torch.bfloat16,
         torch.float16,
     )
+
+
+def _in_float32(
+    fn: Callable, q: Tensor, k: Tensor, v: Tensor, *args: Any, **kwargs: Any
+) -> Any:
+    """``fn`` (an attention path) on float32 copies of q, k, v, outside the
+    CPU autocast that would send its products back to bf16."""
+    with torch.autocast("cpu", enabled=False):
+        return fn(q.float(), k.float(), v.float(), *args, **kwargs)
 
 
 def attention(
@@ -60,18 +71,17 @@ def attention(
         # float32 (scores, softmax, weighted sum) and the output cast back, so
         # that every scoring function runs at the precision the paper's scaled
         # dot product runs at through the fused kernel.
-        dtype = q.dtype
-        with torch.autocast("cpu", enabled=False):
-            out, weights = attention(
-                q.float(),
-                k.float(),
-                v.float(),
-                mask,
-                is_causal=is_causal,
-                dropout_p=dropout_p,
-                scoring=scoring,
-            )
-        return out.to(dtype), weights
+        out, weights = _in_float32(
+            attention,
+            q,
+            k,
+            v,
+            mask,
+            is_causal=is_causal,
+            dropout_p=dropout_p,
+            scoring=scoring,
+        )
+        return out.to(q.dtype), weights
     if scoring is None:  # Eq. (1)
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
     else:  # another scoring function (transformer.scoring)
@@ -109,18 +119,16 @@ def fast_attention(
     little, and it is the more accurate of the two.
     """
     if _attended_in_float32(q):
-        dtype = q.dtype
-        # autocast would send SDPA back to bf16
-        with torch.autocast("cpu", enabled=False):
-            out = fast_attention(
-                q.float(),
-                k.float(),
-                v.float(),
-                mask,
-                is_causal=is_causal,
-                dropout_p=dropout_p,
-            )
-        return out.to(dtype)
+        out = _in_float32(
+            fast_attention,
+            q,
+            k,
+            v,
+            mask,
+            is_causal=is_causal,
+            dropout_p=dropout_p,
+        )
+        return out.to(q.dtype)
     if mask is None and (not is_causal or q.size(-2) == k.size(-2)):
         # SDPA's is_causal aligns the mask top-left; ours (causal_mask)
         # bottom-right. They agree only when T_q = T_k.
